@@ -1,0 +1,339 @@
+//! Engine behaviour as data: a policy, a sequence of requests with their times and the
+//! statuses the site answered, and the verdict expected for each, through one `check`.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::policy::Policy;
+
+/// One request in a scenario and what is expected of it.
+struct Step {
+    at_ms: u64,
+    ip: &'static str,
+    target: &'static str,
+    agent: &'static str,
+    referer: Option<&'static str>,
+    /// What the site answers when the request is forwarded.
+    status: u16,
+    expect: Action,
+    /// The score after the request, when the step checks it.
+    score: Option<u32>,
+}
+
+fn step(at_ms: u64, target: &'static str, status: u16) -> Step {
+    Step {
+        at_ms,
+        ip: "203.0.113.9",
+        target,
+        agent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/125.0",
+        referer: None,
+        status,
+        expect: Action::Allow,
+        score: None,
+    }
+}
+
+impl Step {
+    fn expect(mut self, action: Action, score: u32) -> Step {
+        self.expect = action;
+        self.score = Some(score);
+        self
+    }
+
+    fn from(mut self, ip: &'static str) -> Step {
+        self.ip = ip;
+        self
+    }
+
+    fn agent(mut self, agent: &'static str) -> Step {
+        self.agent = agent;
+        self
+    }
+
+    fn referer(mut self, referer: &'static str) -> Step {
+        self.referer = Some(referer);
+        self
+    }
+}
+
+fn conf(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conf").join(name)
+}
+
+fn shipped(name: &str) -> Policy {
+    Policy::load(&conf(name)).unwrap_or_else(|problems| panic!("{problems}"))
+}
+
+/// A policy from YAML text; list paths may point at the shipped lists with `LISTS/`.
+fn policy(yaml: &str) -> Policy {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.yaml");
+    let lists = conf("lists");
+    std::fs::write(&path, yaml.replace("LISTS", lists.to_str().unwrap())).unwrap();
+    Policy::load(&path).unwrap_or_else(|problems| panic!("{problems}"))
+}
+
+/// Runs `steps` through one engine and checks each verdict; returns the engine.
+fn check(policy: &Policy, steps: &[Step]) -> Engine {
+    let engine = Engine::new(StoreLimits::default());
+    for (i, step) in steps.iter().enumerate() {
+        let mut request = RequestFacts::new(step.ip.parse().unwrap(), "GET", step.target);
+        request.host = Some("www.example.com");
+        request.user_agent = Some(step.agent);
+        request.referer = step.referer;
+        let outcome = engine.on_request(policy, &request, step.at_ms);
+        let status = match outcome.verdict.action {
+            Action::Allow => step.status,
+            _ => 403,
+        };
+        engine.on_response(policy, &request, &outcome, status, step.at_ms + 5);
+        let got = (outcome.verdict.action, outcome.verdict.score);
+        let expected = (step.expect, step.score.unwrap_or(got.1));
+        assert_eq!(got, expected, "step {i} ({} {})", step.ip, step.target);
+    }
+    engine
+}
+
+/// The seed report's scanner: every signal of the strict policy, crossing 100 on the last
+/// request, which alone adds 80 points (a sixth danger path, a burst, a second User-Agent
+/// and a foreign Referer).
+fn seed_session() -> Vec<Step> {
+    let gap = 3_000;
+    let mut steps = vec![
+        step(0, "/", 200).expect(Action::Allow, 0),
+        step(gap, "/admin", 302).expect(Action::Allow, 10),
+        step(2 * gap, "/admin/", 404).expect(Action::Allow, 10),
+        step(3 * gap, "/about", 200).expect(Action::Allow, 30),
+        step(4 * gap, "/.env", 404).expect(Action::Allow, 40),
+        step(5 * gap, "/blog/", 200).expect(Action::Allow, 55),
+        step(6 * gap, "/.git/config", 404).expect(Action::Allow, 65),
+        step(7 * gap, "/", 200).expect(Action::Allow, 65),
+        step(8 * gap, "/wp-login.php", 404).expect(Action::Allow, 75),
+        step(9 * gap, "/about", 200).expect(Action::Allow, 75),
+        step(10 * gap, "/phpmyadmin/", 404).expect(Action::Allow, 85),
+    ];
+    let burst_start = 11 * gap;
+    for (i, target) in ["/", "/about", "/blog/", "/"].into_iter().enumerate() {
+        steps.push(step(burst_start + 400 * i as u64, target, 200).expect(Action::Allow, 85));
+    }
+    steps.push(
+        step(burst_start + 1_600, "/wp-config.php", 404)
+            .agent("python-requests/2.31")
+            .referer("http://seo-offers.example.net/")
+            .expect(Action::Block, 165),
+    );
+    steps
+}
+
+#[test]
+fn seed_session_reaches_165_with_the_six_signals() {
+    let policy = shipped("policy-strict.yaml");
+    let engine = check(&policy, &seed_session());
+    let key: IpAddr = "203.0.113.9".parse().unwrap();
+    let record = engine.store().client(key).unwrap();
+    let now = 11 * 3_000 + 1_700;
+    let mut signals = record.live_signals(&policy, now);
+    signals.sort();
+    assert_eq!(
+        signals,
+        [
+            (Signal::NotFoundRatio, 15),
+            (Signal::Burst, 35),
+            (Signal::DangerHits, 60),
+            (Signal::ForeignReferer, 10),
+            (Signal::RedirectProbe, 20),
+            (Signal::UaRotation, 25),
+        ]
+    );
+    assert_eq!(policy.severity.of(record.score(&policy, now)), Severity::Critical);
+    let offender = engine.store().offender(key).unwrap();
+    assert_eq!((offender.strikes, offender.score), (1, 165));
+}
+
+#[test]
+fn a_ban_outlasts_the_points_and_ends_on_time() {
+    let policy = shipped("policy-strict.yaml");
+    let mut steps = seed_session();
+    let hour = 3_600_000;
+    // Within the ban nothing fires any more, but the client stays refused.
+    steps.push(step(40 * 60_000, "/", 200).expect(Action::Block, 165));
+    // Past the decay and the ban (1 h, plus at most 10 % jitter): free again, score 0.
+    steps.push(step(hour * 2 + 60_000, "/", 200).expect(Action::Allow, 0));
+    check(&policy, &steps);
+}
+
+#[test]
+fn page_loads_and_shared_addresses_pass_the_default_policy() {
+    let policy = shipped("policy.yaml");
+    let mut steps = Vec::new();
+    let browsers = [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0 Safari/537.36",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) Version/17.4 Safari/605.1.15",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+    ];
+    let assets = [
+        "/static/site.css", "/static/app.js", "/static/logo.png", "/static/font.woff2",
+        "/static/a.jpg", "/static/b.jpg", "/static/c.jpg", "/static/d.jpg", "/static/e.svg",
+        "/static/f.png", "/static/g.png", "/static/h.gif", "/static/i.webp", "/static/j.js",
+        "/static/k.css", "/static/l.ico", "/static/m.png", "/static/n.png", "/static/o.png",
+        "/static/p.png",
+    ];
+    let pages = ["/", "/about", "/blog/", "/blog/post-1", "/contact"];
+    let mut at = 0;
+    for (p, page) in pages.into_iter().enumerate() {
+        for agent in browsers {
+            let referer = "https://www.google.com/search?q=example";
+            steps.push(step(at, page, 200).agent(agent).referer(referer));
+            for (i, asset) in assets.into_iter().enumerate() {
+                let ms = at + 40 * (i as u64 + 1);
+                steps.push(step(ms, asset, 200).agent(agent).referer("https://www.example.com/"));
+            }
+            steps.push(step(at + 900, "/favicon.ico", 404).agent(agent));
+            at += 1_000;
+        }
+        at += 10_000 * p as u64;
+    }
+    check(&policy, &steps);
+}
+
+#[test]
+fn a_repeat_offender_is_banned_longer_by_the_multiplier() {
+    let policy = policy(
+        "block_at: 30\nban_for: 1m\ndecay: 10s\n\
+         repeat_offenders: { memory: 1h, multiplier: 3, max_ban: 1h, jitter: 0 }\n\
+         lists: { danger_paths: LISTS/danger-paths.txt }\n\
+         signals: { danger_hits: { points_per_path: 30, max_points: 30 } }\n",
+    );
+    let steps = [
+        step(0, "/.env", 404).expect(Action::Block, 30),
+        // Banned one minute: refused at 59 s, free at 61 s.
+        step(59_000, "/", 200).expect(Action::Block, 0),
+        step(61_000, "/", 200).expect(Action::Allow, 0),
+        // Second strike: three minutes.
+        step(70_000, "/.git/config", 404).expect(Action::Block, 30),
+        step(70_000 + 179_000, "/", 200).expect(Action::Block, 0),
+        step(70_000 + 181_000, "/", 200).expect(Action::Allow, 0),
+    ];
+    let engine = check(&policy, &steps);
+    let offender = engine.store().offender("203.0.113.9".parse().unwrap()).unwrap();
+    assert_eq!(offender.strikes, 2);
+}
+
+#[test]
+fn the_third_banned_member_bans_its_subnet() {
+    let policy = policy(
+        "block_at: 30\nban_for: 1h\n\
+         subnet_bans: { ban_after: 3, ban_for: 1h }\n\
+         lists: { danger_paths: LISTS/danger-paths.txt }\n\
+         signals: { danger_hits: { points_per_path: 30, max_points: 30 } }\n",
+    );
+    let steps = [
+        step(0, "/.env", 404).from("198.51.100.1").expect(Action::Block, 30),
+        step(10, "/.env", 404).from("198.51.100.2").expect(Action::Block, 30),
+        step(20, "/", 200).from("198.51.100.4").expect(Action::Allow, 0),
+        step(30, "/.env", 404).from("198.51.100.3").expect(Action::Block, 30),
+        // A fresh address of the same /24 is refused; the next /24 is not.
+        step(40, "/", 200).from("198.51.100.77").expect(Action::Block, 0),
+        step(50, "/", 200).from("198.51.101.77").expect(Action::Allow, 0),
+    ];
+    check(&policy, &steps);
+}
+
+#[test]
+fn lists_apply_before_scoring() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("allow.txt"), "192.0.2.0/24\n2001:db8:a::/48\n").unwrap();
+    std::fs::write(dir.path().join("block.txt"), "198.51.100.7\n2001:db8:b::/48\n").unwrap();
+    let policy = policy(&format!(
+        "block_at: 10\nlists: {{ allowlist: {0}/allow.txt, blocklist: {0}/block.txt, \
+         danger_paths: LISTS/danger-paths.txt }}\n\
+         signals: {{ danger_hits: {{ points_per_path: 10, max_points: 10 }} }}\n",
+        dir.path().display()
+    ));
+    let steps = [
+        step(0, "/.env", 404).from("192.0.2.5").expect(Action::Allow, 0),
+        step(0, "/.env", 404).from("2001:db8:a::5").expect(Action::Allow, 0),
+        step(0, "/", 200).from("198.51.100.7").expect(Action::Block, 0),
+        step(0, "/", 200).from("2001:db8:b:1::9").expect(Action::Block, 0),
+        step(0, "/", 200).from("198.51.100.8").expect(Action::Allow, 0),
+    ];
+    check(&policy, &steps);
+}
+
+#[test]
+fn ipv6_clients_share_a_record_per_64() {
+    let policy = policy(
+        "block_at: 30\nlists: { danger_paths: LISTS/danger-paths.txt }\n\
+         signals: { danger_hits: { points_per_path: 10, max_points: 60 } }\n",
+    );
+    let steps = [
+        step(0, "/.env", 404).from("2001:db8:1:2::1").expect(Action::Allow, 10),
+        step(1, "/.git", 404).from("2001:db8:1:2::ffff").expect(Action::Allow, 20),
+        step(2, "/.aws", 404).from("2001:db8:1:3::1").expect(Action::Allow, 10),
+    ];
+    check(&policy, &steps);
+}
+
+#[test]
+fn the_tarpit_band_lies_between_the_thresholds() {
+    let policy = policy(
+        "tarpit_at: 20\nblock_at: 40\nlists: { danger_paths: LISTS/danger-paths.txt }\n\
+         signals: { danger_hits: { points_per_path: 10, max_points: 60 } }\n",
+    );
+    let steps = [
+        step(0, "/.env", 404).expect(Action::Allow, 10),
+        step(1, "/.git", 404).expect(Action::Tarpit, 20),
+        step(2, "/", 200).expect(Action::Tarpit, 20),
+        step(3, "/.aws", 404).expect(Action::Tarpit, 30),
+        step(4, "/.ssh", 404).expect(Action::Block, 40),
+    ];
+    check(&policy, &steps);
+}
+
+#[test]
+fn a_signal_removed_from_the_policy_stops_counting() {
+    let with = policy(
+        "block_at: 100\nlists: { danger_paths: LISTS/danger-paths.txt }\n\
+         signals: { danger_hits: { points_per_path: 10, max_points: 60 }, \
+         redirect_probe: { points: 20 } }\n",
+    );
+    let without = policy(
+        "block_at: 100\nlists: { danger_paths: LISTS/danger-paths.txt }\n\
+         signals: { redirect_probe: { points: 20 } }\n",
+    );
+    let engine = check(&with, &[step(0, "/.env", 404).expect(Action::Allow, 10)]);
+    let record = engine.store().client("203.0.113.9".parse().unwrap()).unwrap();
+    assert_eq!(record.score(&with, 1_000), 10);
+    assert_eq!(record.score(&without, 1_000), 0);
+}
+
+#[test]
+fn foreign_referers_respect_the_site_and_known_referrers() {
+    let policy = policy(
+        "block_at: 100\nlists: { known_referrers: LISTS/known-referrers.txt }\n\
+         signals: { foreign_referer: { points: 10 } }\n",
+    );
+    let steps = [
+        step(0, "/a", 200).referer("https://www.example.com/x").expect(Action::Allow, 0),
+        step(1, "/a", 200).referer("https://example.com/x").expect(Action::Allow, 0),
+        step(2, "/a", 200).referer("https://www.google.co.uk/").expect(Action::Allow, 0),
+        step(3, "/a.png", 200).referer("https://blog.other.net/").expect(Action::Allow, 0),
+        step(4, "/a", 200).referer("https://casino.example.org/").expect(Action::Allow, 10),
+    ];
+    check(&policy, &steps);
+}
+
+#[test]
+fn a_burst_counts_pages_not_assets_by_default() {
+    let policy = policy(
+        "block_at: 100\nsignals: { burst: { points: 35, requests: 5, within: 2s } }\n",
+    );
+    let mut steps: Vec<Step> = (0..20)
+        .map(|i| step(i * 50, "/static/x.css", 200).expect(Action::Allow, 0))
+        .collect();
+    for i in 0..4 {
+        steps.push(step(1_000 + i * 100, "/page", 200).expect(Action::Allow, 0));
+    }
+    steps.push(step(1_400, "/page", 200).expect(Action::Allow, 35));
+    check(&policy, &steps);
+}

@@ -1,0 +1,11 @@
+//! rapsheet: an edge reverse proxy that keeps a record of every client, scores each request
+//! from behavioural signals, and tarpits or blocks on the request that crosses a threshold.
+//!
+//! The [`engine`] decides and does no IO; the [`proxy`] (Pingora), the log replay and the
+//! tests drive it. The [`policy`] is read from YAML and list files and swapped whole on
+//! reload.
+
+pub mod engine;
+pub mod policy;
+pub mod store;
+pub mod yaml;

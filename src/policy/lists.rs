@@ -1,0 +1,325 @@
+//! The plain-text lists a policy names: addresses, paths and host names, one entry a line.
+//!
+//! Each list compiles into a structure that answers in one lookup whatever its length: a
+//! prefix trie for addresses and networks, an Aho-Corasick automaton for paths and hosts. A
+//! line that cannot be read is reported with its file and line number, and the whole policy
+//! is rejected, so a typo never silently drops an entry.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use prefix_trie::PrefixSet;
+
+use crate::yaml::Problem;
+
+/// The entries of a list file with their 1-based line numbers; comments (`#` to the end of
+/// the line) and blank lines are dropped.
+pub struct ListFile {
+    /// Where the list was read from.
+    pub path: PathBuf,
+    /// `(line, entry)` pairs in file order.
+    pub entries: Vec<(usize, String)>,
+}
+
+impl ListFile {
+    /// Reads `path`.
+    ///
+    /// # Errors
+    ///
+    /// Fails with a problem naming the file when it cannot be read.
+    pub fn read(path: &Path) -> Result<ListFile, Problem> {
+        let text = std::fs::read_to_string(path).map_err(|error| Problem {
+            file: path.to_path_buf(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read list: {error}"),
+        })?;
+        Ok(ListFile::parse(path, &text))
+    }
+
+    /// Splits `text` into entries.
+    pub fn parse(path: &Path, text: &str) -> ListFile {
+        let entries = text
+            .lines()
+            .enumerate()
+            .filter_map(|(i, line)| {
+                let entry = strip_comment(line).trim();
+                (!entry.is_empty()).then(|| (i + 1, entry.to_string()))
+            })
+            .collect();
+        ListFile {
+            path: path.to_path_buf(),
+            entries,
+        }
+    }
+
+    /// A problem at `line` of this list.
+    pub fn problem(&self, line: usize, message: String) -> Problem {
+        Problem {
+            file: self.path.clone(),
+            line: Some(line),
+            key: String::new(),
+            message,
+        }
+    }
+}
+
+/// A `#` starts a comment at the start of a line or after white space, so that a `#` inside a
+/// pattern (a URL fragment) survives.
+fn strip_comment(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    for (i, byte) in bytes.iter().enumerate() {
+        if *byte == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()) {
+            return &line[..i];
+        }
+    }
+    line
+}
+
+/// A set of addresses and networks, IPv4 and IPv6, answering membership in one trie lookup.
+#[derive(Default, Clone)]
+pub struct CidrSet {
+    v4: PrefixSet<Ipv4Net>,
+    v6: PrefixSet<Ipv6Net>,
+    len: usize,
+}
+
+impl std::fmt::Debug for CidrSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CidrSet({} entries)", self.len)
+    }
+}
+
+impl CidrSet {
+    /// Builds the set from a list of addresses (`192.0.2.7`, `2001:db8::1`) and networks
+    /// (`192.0.2.0/24`, `2001:db8::/32`), recording a problem for each line that is neither.
+    pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> CidrSet {
+        let mut set = CidrSet::default();
+        for (line, entry) in &list.entries {
+            match parse_net(entry) {
+                Some(net) => set.insert(net),
+                None => problems.push(list.problem(
+                    *line,
+                    format!("`{entry}` is not an ip address or cidr network"),
+                )),
+            }
+        }
+        set
+    }
+
+    /// Adds one network.
+    pub fn insert(&mut self, net: IpNet) {
+        let added = match net.trunc() {
+            IpNet::V4(net) => self.v4.insert(net),
+            IpNet::V6(net) => self.v6.insert(net),
+        };
+        self.len += usize::from(added);
+    }
+
+    /// True when `ip` is inside any entry.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(ip) => self.v4.get_spm(&Ipv4Net::from(ip)).is_some(),
+            IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+                Some(v4) => self.v4.get_spm(&Ipv4Net::from(v4)).is_some(),
+                None => self.v6.get_spm(&Ipv6Net::from(ip)).is_some(),
+            },
+        }
+    }
+
+    /// The number of distinct entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the set has no entries, so lookups can be skipped.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Parses an address or a network.
+pub fn parse_net(text: &str) -> Option<IpNet> {
+    if let Ok(net) = text.parse::<IpNet>() {
+        return Some(net);
+    }
+    text.parse::<IpAddr>().ok().map(IpNet::from)
+}
+
+/// A list of path fragments (`/wp-admin`, `/.env`, `phpmyadmin`) matched case-insensitively
+/// anywhere in a request path, ending at a path boundary, so `/.env` matches `/app/.env` and
+/// `/.env.bak` but not `/.environment`.
+#[derive(Clone, Debug)]
+pub struct PathList {
+    automaton: Option<AhoCorasick>,
+    len: usize,
+}
+
+impl PathList {
+    /// Compiles the entries of `list`.
+    pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> PathList {
+        let patterns: Vec<&str> = list.entries.iter().map(|(_, entry)| entry.as_str()).collect();
+        let automaton = build_automaton(&patterns, list, problems);
+        PathList {
+            automaton,
+            len: patterns.len(),
+        }
+    }
+
+    /// True when `path` contains an entry ending at a boundary (end, `/`, `.`, `?`, `;`, `~`).
+    pub fn matches(&self, path: &str) -> bool {
+        let Some(automaton) = &self.automaton else {
+            return false;
+        };
+        let bytes = path.as_bytes();
+        automaton.find_overlapping_iter(path).any(|found| {
+            let end = found.end();
+            end == bytes.len() || matches!(bytes[end], b'/' | b'.' | b'?' | b';' | b'~' | b'_')
+        })
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A list of host names (`google.com`) and name stems (`google.`, meaning any top-level
+/// domain), matched at label boundaries: `bing.com` covers `www.bing.com` but not
+/// `notbing.com`.
+#[derive(Clone, Debug)]
+pub struct HostList {
+    automaton: Option<AhoCorasick>,
+    len: usize,
+}
+
+impl HostList {
+    /// Compiles the entries of `list`.
+    pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> HostList {
+        let patterns: Vec<&str> = list.entries.iter().map(|(_, entry)| entry.as_str()).collect();
+        let automaton = build_automaton(&patterns, list, problems);
+        HostList {
+            automaton,
+            len: patterns.len(),
+        }
+    }
+
+    /// True when `host` is, or is under, an entry.
+    pub fn matches(&self, host: &str) -> bool {
+        let Some(automaton) = &self.automaton else {
+            return false;
+        };
+        let bytes = host.as_bytes();
+        automaton.find_overlapping_iter(host).any(|found| {
+            let starts_label = found.start() == 0 || bytes[found.start() - 1] == b'.';
+            let stem = bytes[found.end() - 1] == b'.';
+            starts_label && (stem || found.end() == bytes.len())
+        })
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+fn build_automaton(
+    patterns: &[&str],
+    list: &ListFile,
+    problems: &mut Vec<Problem>,
+) -> Option<AhoCorasick> {
+    if patterns.is_empty() {
+        return None;
+    }
+    let built = AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .build(patterns);
+    match built {
+        Ok(automaton) => Some(automaton),
+        Err(error) => {
+            problems.push(list.problem(1, format!("cannot compile list: {error}")));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(text: &str) -> ListFile {
+        ListFile::parse(Path::new("list.txt"), text)
+    }
+
+    #[test]
+    fn comments_and_blank_lines_are_dropped() {
+        let parsed = list("# head\n\n10.0.0.1  # office\n/a#b\n");
+        let entries: Vec<_> = parsed.entries.iter().map(|(l, e)| (*l, e.as_str())).collect();
+        assert_eq!(entries, [(3, "10.0.0.1"), (4, "/a#b")]);
+    }
+
+    #[test]
+    fn cidr_set_matches_addresses_and_networks() {
+        let mut problems = Vec::new();
+        let set = CidrSet::from_list(
+            &list("192.0.2.7\n198.51.100.0/24\n2001:db8::/32\nnot-an-ip\n"),
+            &mut problems,
+        );
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, Some(4));
+        let cases = [
+            ("192.0.2.7", true),
+            ("192.0.2.8", false),
+            ("198.51.100.200", true),
+            ("198.51.101.1", false),
+            ("2001:db8:1::5", true),
+            ("2001:db9::5", false),
+            ("::ffff:198.51.100.9", true),
+        ];
+        for (ip, expected) in cases {
+            assert_eq!(set.contains(ip.parse().unwrap()), expected, "{ip}");
+        }
+        assert_eq!(set.len(), 3);
+    }
+
+    #[test]
+    fn path_list_matches_at_boundaries() {
+        let paths = PathList::from_list(&list("/.env\n/wp-admin\nphpmyadmin\n"), &mut Vec::new());
+        let cases = [
+            ("/.env", true),
+            ("/app/.env", true),
+            ("/.env.bak", true),
+            ("/.environment", false),
+            ("/WP-ADMIN/install.php", true),
+            ("/blog/phpMyAdmin/", true),
+            ("/about", false),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(paths.matches(path), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn host_list_matches_at_label_boundaries() {
+        let hosts = HostList::from_list(&list("google.\nbing.com\n"), &mut Vec::new());
+        let cases = [
+            ("www.google.ro", true),
+            ("google.com", true),
+            ("www.bing.com", true),
+            ("notbing.com", false),
+            ("bing.com.evil.net", false),
+            ("mygoogle.com", false),
+        ];
+        for (host, expected) in cases {
+            assert_eq!(hosts.matches(host), expected, "{host}");
+        }
+    }
+}
