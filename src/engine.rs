@@ -130,6 +130,8 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// A decision made by this request.
     pub decision: Option<Box<Decision>>,
+    /// The signals this request fired, by bit [`Signal::index`].
+    pub fired: u16,
     record: Option<Arc<ClientRecord>>,
     evidence: Option<u32>,
     hostile: bool,
@@ -145,11 +147,21 @@ impl Outcome {
                 reference: None,
             },
             decision: None,
+            fired: 0,
             record: None,
             evidence: None,
             hostile: action != Action::Allow,
         }
     }
+}
+
+/// What a response taught the engine.
+#[derive(Debug, Default)]
+pub struct Learned {
+    /// The signals the response fired, by bit [`Signal::index`].
+    pub fired: u16,
+    /// A ban the response caused.
+    pub decision: Option<Box<Decision>>,
 }
 
 /// Up to one entry per signal, on the stack: what one request fired.
@@ -165,6 +177,10 @@ impl Fired {
             self.entries[self.len] = (signal as u8, points);
             self.len += 1;
         }
+    }
+
+    fn bits(&self) -> u16 {
+        self.iter().fold(0, |bits, (signal, _)| bits | 1 << signal.index())
     }
 
     fn iter(&self) -> impl Iterator<Item = (Signal, u16)> + '_ {
@@ -225,6 +241,7 @@ impl Engine {
         Outcome {
             verdict,
             decision,
+            fired: fired.bits(),
             record: Some(record),
             evidence,
             hostile,
@@ -232,7 +249,8 @@ impl Engine {
     }
 
     /// Learns from the status sent for a request: the 404 ratio and the redirect probe.
-    /// Returns a ban the response caused, which refuses the client's next request.
+    /// Returns what fired, and a ban the response caused, which refuses the client's next
+    /// request.
     pub fn on_response(
         &self,
         policy: &Policy,
@@ -240,12 +258,12 @@ impl Engine {
         outcome: &Outcome,
         status: u16,
         now_ms: u64,
-    ) -> Option<Box<Decision>> {
+    ) -> Learned {
         // Answers the proxy wrote itself (403, tarpit) say nothing about the site.
-        if outcome.verdict.action != Action::Allow {
-            return None;
-        }
-        let record = outcome.record.as_ref()?;
+        let record = match &outcome.record {
+            Some(record) if outcome.verdict.action == Action::Allow => record,
+            _ => return Learned::default(),
+        };
         let mut fired = Fired::default();
         let is_static = policy.is_static(request.path);
         if let Some(rule) = &policy.signals.not_found_ratio {
@@ -293,16 +311,21 @@ impl Engine {
             None => {}
         }
         if bits == 0 {
-            return None;
+            return Learned::default();
         }
         if !outcome.hostile {
             record.count_hostile();
         }
         let score = record.score(policy, now_ms);
-        if score < policy.block_at || record.banned_until_ms() > now_ms {
-            return None;
+        let decision = if score < policy.block_at || record.banned_until_ms() > now_ms {
+            None
+        } else {
+            self.start_ban(policy, record, score, now_ms)
+        };
+        Learned {
+            fired: bits,
+            decision,
         }
-        self.start_ban(policy, record, score, now_ms)
     }
 
     /// True when a new connection from `ip` must be dropped before any HTTP is read: the

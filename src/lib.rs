@@ -5,7 +5,13 @@
 //! tests drive it. The [`policy`] is read from YAML and list files and swapped whole on
 //! reload.
 
+pub mod clock;
+pub mod config;
+pub mod demo;
 pub mod engine;
+pub mod metrics;
 pub mod policy;
+pub mod proxy;
+pub mod server;
 pub mod store;
 pub mod yaml;

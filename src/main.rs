@@ -1,1 +1,114 @@
-fn main() {}
+//! The `rapsheet` command: `serve` runs the proxy, `check` validates a configuration.
+//!
+//! Exit codes: 0 on success; 1 when a configuration is invalid or the proxy fails to start;
+//! 2 on a usage error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use rapsheet::clock::SystemClock;
+use rapsheet::config::ServerConfig;
+use rapsheet::policy::Policy;
+use rapsheet::yaml::Problems;
+
+/// An edge reverse proxy that keeps a rap sheet on every client and blocks abuse as it
+/// happens.
+#[derive(Parser)]
+#[command(name = "rapsheet", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy.
+    Serve {
+        /// The server configuration file.
+        #[arg(short, long, value_name = "FILE", default_value = "conf/rapsheet.yaml")]
+        config: PathBuf,
+        /// Take over the listening sockets of a running rapsheet (zero-downtime upgrade);
+        /// send the old process SIGQUIT after starting this one.
+        #[arg(short, long)]
+        upgrade: bool,
+    },
+    /// Validate a server configuration and the policy and lists it names.
+    Check {
+        /// The server configuration file.
+        #[arg(short, long, value_name = "FILE", default_value = "conf/rapsheet.yaml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Serve { config, upgrade } => match serve(&config, upgrade) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("rapsheet: {error:#}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+/// Loads the server configuration, then the policy it names.
+fn load(path: &std::path::Path) -> Result<(ServerConfig, Policy), Problems> {
+    let config = ServerConfig::load(path)?;
+    let policy = Policy::load(&config.policy)?;
+    Ok((config, policy))
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match load(path) {
+        Ok((config, policy)) => {
+            println!(
+                "{}: ok ({} signals on, {} list entries, policy {})",
+                path.display(),
+                policy.signals.count(),
+                policy.lists.entry_count(),
+                config.policy.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            eprintln!("{problems}");
+            let count = problems.0.len();
+            eprintln!("{count} problem{} found", if count == 1 { "" } else { "s" });
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve(path: &std::path::Path, upgrade: bool) -> anyhow::Result<()> {
+    let (config, policy) = load(path).map_err(|problems| {
+        anyhow::anyhow!("{problems}\nrefusing to start with an invalid configuration")
+    })?;
+    init_logging();
+    let opt = pingora::server::configuration::Opt {
+        upgrade,
+        ..Default::default()
+    };
+    let built = rapsheet::server::build(&config, policy, Arc::new(SystemClock), Some(opt))
+        .context("building the server")?;
+    if let Some((_, address)) = &built.demo {
+        tracing::info!(address = %address, "Demo site up");
+    }
+    tracing::info!(address = %config.listen, "Proxy listening");
+    built.server.run_forever()
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,pingora=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

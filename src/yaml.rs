@@ -71,14 +71,14 @@ impl Problems {
     ///
     /// # Errors
     ///
-    /// Returns `self` when it holds at least one problem.
-    /// Problems come out ordered by file and line, the order an operator fixes them in.
+    /// Returns `self` when it holds at least one problem, ordered by file and line
+    /// (unlocated last), the order an operator fixes them in.
     pub fn into_result(mut self) -> Result<(), Problems> {
         if self.is_empty() {
             return Ok(());
         }
-        self.0
-            .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        let order = |problem: &Problem| (problem.file.clone(), problem.line.unwrap_or(usize::MAX));
+        self.0.sort_by_key(order);
         Err(self)
     }
 }

@@ -1,0 +1,301 @@
+//! The server configuration (`rapsheet.yaml`): where to listen, what to proxy to, which
+//! policy to apply, and the limits of the process. Unlike the policy, it is read once at
+//! start; changing it needs a restart (or a zero-downtime upgrade).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::policy::lists::{parse_net, CidrSet};
+use crate::policy::schema::Span;
+use crate::store::StoreLimits;
+use crate::yaml::{Problem, Problems, YamlDoc};
+
+/// The validated server configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// Where clients connect.
+    pub listen: SocketAddr,
+    /// What requests are forwarded to.
+    pub upstreams: Upstreams,
+    /// The policy file.
+    pub policy: PathBuf,
+    /// Worker threads of the proxy service.
+    pub threads: usize,
+    /// When false, requests are proxied without any scoring (for measuring its cost).
+    pub scoring: bool,
+    /// How many clients to track.
+    pub store: StoreLimits,
+    /// How the client address is found.
+    pub client_ip: ClientIpConfig,
+    /// Connection limits.
+    pub timeouts: Timeouts,
+    /// How often upstreams are health-checked.
+    pub health_check_interval: Duration,
+}
+
+/// Where requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstreams {
+    /// The built-in demo site, served by the same process on a loopback port.
+    Demo,
+    /// Real upstreams, balanced round-robin.
+    Addresses(Vec<SocketAddr>),
+}
+
+/// Which address is the client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientIpConfig {
+    /// Peers whose `header` is believed.
+    pub trusted_proxies: CidrSet,
+    /// The header naming the client, lower case.
+    pub header: String,
+}
+
+/// Limits on connections a hostile client could otherwise stretch.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// How long an idle keep-alive connection is kept.
+    pub keepalive: Duration,
+    /// How long one read of a request head may wait.
+    pub request_header: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum UpstreamsConfig {
+    Named(String),
+    List(Vec<String>),
+}
+
+impl Default for UpstreamsConfig {
+    fn default() -> Self {
+        UpstreamsConfig::List(Vec::new())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct StoreConfig {
+    max_clients: i64,
+    idle_timeout: Span,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        let limits = StoreLimits::default();
+        StoreConfig {
+            max_clients: limits.max_clients as i64,
+            idle_timeout: Span(limits.idle_timeout),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ClientIpSection {
+    trusted_proxies: Vec<String>,
+    header: String,
+}
+
+impl Default for ClientIpSection {
+    fn default() -> Self {
+        ClientIpSection {
+            trusted_proxies: Vec::new(),
+            header: "X-Forwarded-For".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TimeoutsConfig {
+    keepalive: Span,
+    request_header: Span,
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        TimeoutsConfig {
+            keepalive: Span(Duration::from_secs(60)),
+            request_header: Span(Duration::from_secs(10)),
+        }
+    }
+}
+
+const TOP_KEYS: &[&str] = &[
+    "listen",
+    "upstreams",
+    "policy",
+    "threads",
+    "scoring",
+    "store",
+    "client_ip",
+    "timeouts",
+    "health_check_interval",
+];
+
+impl ServerConfig {
+    /// Reads and validates the server configuration at `path` (not the policy it names).
+    ///
+    /// # Errors
+    ///
+    /// Fails with every problem found, each with its file, line and key.
+    pub fn load(path: &Path) -> Result<ServerConfig, Problems> {
+        let doc = YamlDoc::read(path)?;
+        let mut problems = Vec::new();
+        doc.check_keys(TOP_KEYS, &mut problems);
+        let config = read(&doc, &mut problems);
+        Problems(problems).into_result().map(|()| config)
+    }
+}
+
+fn read(doc: &YamlDoc, problems: &mut Vec<Problem>) -> ServerConfig {
+    let listen_text: String = doc.section("listen", problems).unwrap_or_default();
+    let listen = socket_address(doc, "listen", &listen_text, problems);
+    let upstreams = upstreams(doc, problems);
+    let policy_name: String = doc.section("policy", problems).unwrap_or_default();
+    if policy_name.is_empty() {
+        problems.push(doc.problem("policy", "missing: the path of the policy file"));
+    }
+    let base = doc.file().parent().unwrap_or(Path::new("."));
+    let threads: i64 = doc.section::<Option<i64>>("threads", problems).flatten().unwrap_or(2);
+    if !(1..=256).contains(&threads) {
+        problems.push(doc.problem("threads", format!("must be between 1 and 256, got {threads}")));
+    }
+    let scoring = doc.section::<Option<bool>>("scoring", problems).flatten().unwrap_or(true);
+    let store: StoreConfig = doc.section("store", problems).unwrap_or_default();
+    if store.max_clients < 1 {
+        let message = format!("must be at least 1, got {}", store.max_clients);
+        problems.push(doc.problem("store.max_clients", message));
+    }
+    let timeouts: TimeoutsConfig = doc.section("timeouts", problems).unwrap_or_default();
+    let interval = doc.section::<Option<Span>>("health_check_interval", problems).flatten();
+    ServerConfig {
+        file: doc.file().to_path_buf(),
+        listen,
+        upstreams,
+        policy: base.join(policy_name),
+        threads: threads.clamp(1, 256) as usize,
+        scoring,
+        store: StoreLimits {
+            max_clients: store.max_clients.max(1) as u64,
+            idle_timeout: store.idle_timeout.0,
+        },
+        client_ip: client_ip(doc, problems),
+        timeouts: Timeouts {
+            keepalive: timeouts.keepalive.0,
+            request_header: timeouts.request_header.0,
+        },
+        health_check_interval: interval.map_or(Duration::from_secs(5), |span| span.0),
+    }
+}
+
+fn socket_address(doc: &YamlDoc, key: &str, text: &str, problems: &mut Vec<Problem>) -> SocketAddr {
+    match text.parse::<SocketAddr>() {
+        Ok(address) => address,
+        Err(_) => {
+            let message = format!("`{text}` is not an ip:port address such as 127.0.0.1:8080");
+            problems.push(doc.problem(key, message));
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        }
+    }
+}
+
+fn upstreams(doc: &YamlDoc, problems: &mut Vec<Problem>) -> Upstreams {
+    let config: UpstreamsConfig = doc.section("upstreams", problems).unwrap_or_default();
+    let names = match config {
+        UpstreamsConfig::Named(name) if name == "demo" => return Upstreams::Demo,
+        UpstreamsConfig::Named(name) => vec![name],
+        UpstreamsConfig::List(names) => names,
+    };
+    if names.is_empty() {
+        problems.push(doc.problem("upstreams", "needs `demo` or a list of host:port upstreams"));
+    }
+    let mut addresses = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        // Pingora's peers take socket addresses; names are resolved once, here.
+        match name.to_socket_addrs().map(|mut found| found.next()) {
+            Ok(Some(address)) => addresses.push(address),
+            _ => problems.push(doc.problem(
+                &format!("upstreams[{i}]"),
+                format!("`{name}` is not a reachable host:port"),
+            )),
+        }
+    }
+    Upstreams::Addresses(addresses)
+}
+
+fn client_ip(doc: &YamlDoc, problems: &mut Vec<Problem>) -> ClientIpConfig {
+    let section: ClientIpSection = doc.section("client_ip", problems).unwrap_or_default();
+    let mut trusted = CidrSet::default();
+    for (i, entry) in section.trusted_proxies.iter().enumerate() {
+        match parse_net(entry) {
+            Some(net) => trusted.insert(net),
+            None => problems.push(doc.problem(
+                &format!("client_ip.trusted_proxies[{i}]"),
+                format!("`{entry}` is not an ip address or cidr network"),
+            )),
+        }
+    }
+    if http::HeaderName::from_bytes(section.header.as_bytes()).is_err() {
+        let message = format!("`{}` is not a valid header name", section.header);
+        problems.push(doc.problem("client_ip.header", message));
+    }
+    ClientIpConfig {
+        trusted_proxies: trusted,
+        header: section.header.to_ascii_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> Result<ServerConfig, Problems> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rapsheet.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        ServerConfig::load(&path)
+    }
+
+    #[test]
+    fn the_shipped_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/rapsheet.yaml");
+        let config = ServerConfig::load(&path).unwrap_or_else(|problems| panic!("{problems}"));
+        assert_eq!(config.upstreams, Upstreams::Demo);
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert!(config.policy.ends_with("conf/policy.yaml"));
+    }
+
+    #[test]
+    fn every_mistake_is_reported() {
+        let yaml = "listen: localhost\nupstreams: []\nthreads: 0\nclient_ip:\n  \
+                    trusted_proxies: [10.0.0.0/8, nope]\nport: 1\n";
+        let problems = load(yaml).err().unwrap().0;
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "listen",
+                "upstreams",
+                "threads",
+                "client_ip.trusted_proxies[1]",
+                "port",
+                "policy"
+            ],
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn upstream_addresses_are_resolved() {
+        let config = load("listen: 127.0.0.1:0\npolicy: p.yaml\nupstreams: [\"127.0.0.1:9\"]\n")
+            .unwrap();
+        assert_eq!(config.upstreams, Upstreams::Addresses(vec!["127.0.0.1:9".parse().unwrap()]));
+    }
+}

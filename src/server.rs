@@ -1,0 +1,101 @@
+//! Assembling a running rapsheet: the Pingora server with the proxy service and its
+//! connection filter, the demo site or the health-checked upstreams, and the shared state.
+//! `rapsheet serve` and the integration tests build it the same way; only the clock and the
+//! shutdown signal differ.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use anyhow::Context;
+use pingora::lb::health_check::TcpHealthCheck;
+use pingora::lb::LoadBalancer;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::Server;
+use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+
+use crate::clock::Clock;
+use crate::config::{ServerConfig, Upstreams};
+use crate::demo::DemoSite;
+use crate::engine::Engine;
+use crate::policy::Policy;
+use crate::proxy::{BanFilter, RapsheetProxy, Shared, Upstream};
+
+/// Handles to a built server's parts.
+pub struct Built {
+    /// The Pingora server, ready to run.
+    pub server: Server,
+    /// State shared with the proxy.
+    pub shared: Arc<Shared>,
+    /// The demo site and its address, when `upstreams: demo`.
+    pub demo: Option<(DemoSite, SocketAddr)>,
+}
+
+/// Builds the server for `config` with `policy`, reading time from `clock`.
+///
+/// # Errors
+///
+/// Fails when no free loopback port can be found for the demo site.
+pub fn build(
+    config: &ServerConfig,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+    opt: Option<Opt>,
+) -> anyhow::Result<Built> {
+    let conf = ServerConf {
+        threads: config.threads,
+        // SIGTERM waits this long for requests in flight (tarpits end at once).
+        grace_period_seconds: Some(5),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let engine = Engine::new(config.store);
+    let shared = Arc::new(Shared::new(engine, policy, clock));
+    let (upstream, demo) = upstream(config, &mut server)?;
+
+    let proxy = RapsheetProxy::new(Arc::clone(&shared), upstream, config);
+    let mut service =
+        pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, "rapsheet");
+    service.add_tcp(&config.listen.to_string());
+    service.set_connection_filter(Arc::new(BanFilter::new(Arc::clone(&shared), config)));
+    server.add_service(service);
+
+    Ok(Built {
+        server,
+        shared,
+        demo,
+    })
+}
+
+type DemoHandle = Option<(DemoSite, SocketAddr)>;
+
+fn upstream(config: &ServerConfig, server: &mut Server) -> anyhow::Result<(Upstream, DemoHandle)> {
+    match &config.upstreams {
+        Upstreams::Demo => {
+            let address = free_loopback_port().context("finding a port for the demo site")?;
+            let site = DemoSite::default();
+            let mut service = Service::new("demo site".to_string(), site.clone());
+            service.add_tcp(&address.to_string());
+            server.add_service(service);
+            Ok((Upstream::Fixed(address), Some((site, address))))
+        }
+        Upstreams::Addresses(addresses) => {
+            let mut balancer = LoadBalancer::try_from_iter(addresses.iter().copied())
+                .context("setting up the upstreams")?;
+            balancer.set_health_check(TcpHealthCheck::new());
+            balancer.health_check_frequency = Some(config.health_check_interval);
+            let checks = background_service("upstream health checks", balancer);
+            let balancer = checks.task();
+            server.add_service(checks);
+            Ok((Upstream::Balanced(balancer), None))
+        }
+    }
+}
+
+/// A loopback address with a port that was free a moment ago.
+pub fn free_loopback_port() -> std::io::Result<SocketAddr> {
+    TcpListener::bind("127.0.0.1:0")?.local_addr()
+}
