@@ -28,7 +28,8 @@ pub enum PlusSign {
 pub fn needs_normalizing(raw: &str) -> bool {
     let mut previous_dot = false;
     for &byte in raw.as_bytes() {
-        let plain = byte.is_ascii_alphanumeric() || matches!(byte, b'/' | b'_' | b'.' | b'-' | b'~');
+        let plain =
+            byte.is_ascii_alphanumeric() || matches!(byte, b'/' | b'_' | b'.' | b'-' | b'~');
         if !plain || (previous_dot && byte == b'.') {
             return true;
         }
@@ -237,13 +238,20 @@ fn decode_references_in_place(bytes: &mut Vec<u8>) -> bool {
 /// Decodes `&#NN;`, `&#xNN;` (the `;` is optional, as browsers allow) and the named
 /// references that matter for markup, scripts and URLs.
 fn decode_entity(input: &[u8]) -> Option<(char, usize)> {
-    if let Some(digits) = input.strip_prefix(b"&#x").or_else(|| input.strip_prefix(b"&#X")) {
+    if let Some(digits) = input
+        .strip_prefix(b"&#x")
+        .or_else(|| input.strip_prefix(b"&#X"))
+    {
         return numeric_reference(digits, 16, 3);
     }
     if let Some(digits) = input.strip_prefix(b"&#") {
         return numeric_reference(digits, 10, 2);
     }
-    let name_len = input[1..].iter().take(10).take_while(|byte| byte.is_ascii_alphabetic()).count();
+    let name_len = input[1..]
+        .iter()
+        .take(10)
+        .take_while(|byte| byte.is_ascii_alphabetic())
+        .count();
     if input.get(1 + name_len) != Some(&b';') {
         return None;
     }
@@ -316,7 +324,11 @@ fn named_reference(name: &str) -> Option<char> {
 fn decode_js_escape(input: &[u8]) -> Option<(char, usize)> {
     let (code, consumed) = match input {
         [b'\\', b'u', b'{', rest @ ..] => {
-            let count = rest.iter().take(6).take_while(|byte| byte.is_ascii_hexdigit()).count();
+            let count = rest
+                .iter()
+                .take(6)
+                .take_while(|byte| byte.is_ascii_hexdigit())
+                .count();
             if count == 0 || rest.get(count) != Some(&b'}') {
                 return None;
             }
@@ -435,17 +447,25 @@ fn utf8_char_at(input: &[u8]) -> Option<(char, usize)> {
 fn overlong_ascii(input: &[u8]) -> Option<(u8, usize)> {
     let continuation = |byte: u8| byte & 0xc0 == 0x80;
     match *input {
-        [lead @ (0xc0 | 0xc1), second, ..] => {
-            Some(((((lead & 0x1f) as u32) << 6 | (second & 0x3f) as u32) as u8, 2))
-        }
-        [0xe0, second, third, ..] if second < 0xa0 && continuation(second) && continuation(third) => {
+        [lead @ (0xc0 | 0xc1), second, ..] => Some((
+            (((lead & 0x1f) as u32) << 6 | (second & 0x3f) as u32) as u8,
+            2,
+        )),
+        [0xe0, second, third, ..]
+            if second < 0xa0 && continuation(second) && continuation(third) =>
+        {
             let code = ((second & 0x3f) as u32) << 6 | (third & 0x3f) as u32;
             (code < 0x80).then_some((code as u8, 3))
         }
         [0xf0, second, third, fourth, ..]
-            if second < 0x90 && continuation(second) && continuation(third) && continuation(fourth) =>
+            if second < 0x90
+                && continuation(second)
+                && continuation(third)
+                && continuation(fourth) =>
         {
-            let code = ((second & 0x3f) as u32) << 12 | ((third & 0x3f) as u32) << 6 | (fourth & 0x3f) as u32;
+            let code = ((second & 0x3f) as u32) << 12
+                | ((third & 0x3f) as u32) << 6
+                | (fourth & 0x3f) as u32;
             (code < 0x80).then_some((code as u8, 4))
         }
         _ => None,
@@ -506,7 +526,10 @@ fn shell_noise_len(input: &[u8], out: &mut String) -> usize {
         }
         [b'$', b'@' | b'*' | b'!' | b'?' | b'-' | b'#' | b'$' | b'0'..=b'9', ..] => 2,
         [b'$', rest @ ..] if out.ends_with(|c: char| c.is_ascii_alphabetic()) => {
-            1 + rest.iter().take_while(|byte| byte.is_ascii_alphanumeric() || **byte == b'_').count()
+            1 + rest
+                .iter()
+                .take_while(|byte| byte.is_ascii_alphanumeric() || **byte == b'_')
+                .count()
         }
         _ => 0,
     }

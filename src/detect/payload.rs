@@ -1,1 +1,341 @@
-//! stub
+//! Attack payloads inside one request component: path traversal, XSS, SQL injection,
+//! command injection and web-shell probes.
+//!
+//! The proxy hands each component it inspects (the path, the query, a header, a cookie, a
+//! body field) to [`PayloadMatcher::scan`], which answers with the set of payload kinds
+//! found. The caller turns kinds into points through the policy. Each component is
+//! normalised once into a few views (canonical, path, SQL, shell; see
+//! [`normalize`](super::normalize)), and the kinds' detectors read the views they need. An
+//! ordinary component (plain letters, digits and `/ _ . - ~`) skips the decoding and every
+//! regular expression; only the file-name vocabularies and a lone-command check run on it.
+
+mod markup;
+mod shell;
+mod sql;
+mod traversal;
+
+use std::cell::RefCell;
+
+use crate::detect::normalize::{
+    canonicalize, needs_normalizing, path_view, shell_view, sql_view, PlusSign,
+};
+use crate::detect::DetectError;
+
+use markup::MarkupMatcher;
+use shell::ShellMatcher;
+use sql::SqlMatcher;
+use traversal::TraversalMatcher;
+
+/// At most this many bytes of one component are inspected. Real attack payloads are far
+/// shorter; the cap bounds the work a huge field can cost. A payload hidden behind 64 KiB of
+/// padding in one field is not seen.
+pub const MAX_SCAN_BYTES: usize = 64 * 1024;
+
+/// A family of attack payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PayloadKind {
+    /// `../` climbing or a system file named outright (local file inclusion).
+    PathTraversal,
+    /// Markup or script injection, including XML entity declarations.
+    Xss,
+    /// SQL (and NoSQL operator) injection.
+    SqlInjection,
+    /// Shell commands or code for an interpreter the application runs (templates, PHP,
+    /// Java expression languages, log4j lookups, server-side includes).
+    CommandInjection,
+    /// A request for a web shell, backdoor or exploit path ("strong danger").
+    WebShell,
+}
+
+impl PayloadKind {
+    /// Every kind, in the order of their bits in a [`PayloadSet`].
+    pub const ALL: [PayloadKind; 5] = [
+        PayloadKind::PathTraversal,
+        PayloadKind::Xss,
+        PayloadKind::SqlInjection,
+        PayloadKind::CommandInjection,
+        PayloadKind::WebShell,
+    ];
+
+    /// The signal name used in YAML, metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            PayloadKind::PathTraversal => "path_traversal",
+            PayloadKind::Xss => "xss",
+            PayloadKind::SqlInjection => "sql_injection",
+            PayloadKind::CommandInjection => "command_injection",
+            PayloadKind::WebShell => "web_shell",
+        }
+    }
+
+    /// The category shown in reports.
+    pub fn category(self) -> &'static str {
+        match self {
+            PayloadKind::PathTraversal => "lfi",
+            PayloadKind::Xss => "xss",
+            PayloadKind::SqlInjection => "sqli",
+            PayloadKind::CommandInjection => "rce",
+            PayloadKind::WebShell => "backdoor",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of payload kinds, one bit each; copying it costs nothing.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct PayloadSet(u8);
+
+impl PayloadSet {
+    /// The empty set.
+    pub const fn new() -> Self {
+        PayloadSet(0)
+    }
+
+    /// Adds a kind.
+    pub fn insert(&mut self, kind: PayloadKind) {
+        self.0 |= kind.bit();
+    }
+
+    /// Says whether a kind is in the set.
+    pub fn contains(self, kind: PayloadKind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    /// Says whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The number of kinds in the set.
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The kinds in the set, in [`PayloadKind::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = PayloadKind> {
+        PayloadKind::ALL
+            .into_iter()
+            .filter(move |kind| self.contains(*kind))
+    }
+
+    /// The kinds in either set.
+    pub fn union(self, other: PayloadSet) -> PayloadSet {
+        PayloadSet(self.0 | other.0)
+    }
+}
+
+impl FromIterator<PayloadKind> for PayloadSet {
+    fn from_iter<I: IntoIterator<Item = PayloadKind>>(kinds: I) -> Self {
+        let mut set = PayloadSet::new();
+        kinds.into_iter().for_each(|kind| set.insert(kind));
+        set
+    }
+}
+
+/// Which part of the request a component came from; context decides how it is decoded and
+/// which detectors apply (web-shell names only in the path, `+` as a space only in forms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Location {
+    /// The URL path, still percent-encoded as received.
+    Path,
+    /// The raw query string (without `?`); it is split into names and values here.
+    Query,
+    /// One header value (User-Agent, Referer, X-Forwarded-Host, ...).
+    Header,
+    /// The raw Cookie header; it is split into names and values here.
+    Cookie,
+    /// One body field name or value, as yielded by [`for_each_text_field`](super::body::for_each_text_field).
+    Body,
+}
+
+/// The vocabulary lists a [`PayloadMatcher`] is built from, as the text of their files.
+#[derive(Clone, Copy, Debug)]
+pub struct PayloadVocab<'a> {
+    /// Web shells, backdoors and exploit paths (`conf/lists/web-shells.txt`).
+    pub web_shells: &'a str,
+    /// System files that inclusion attacks read (`conf/lists/system-files.txt`).
+    pub system_files: &'a str,
+    /// Shell command names with their markers (`conf/lists/shell-commands.txt`).
+    pub shell_commands: &'a str,
+}
+
+impl PayloadVocab<'static> {
+    /// The lists shipped in `conf/lists/`, compiled into the binary.
+    pub fn builtin() -> Self {
+        PayloadVocab {
+            web_shells: include_str!("../../conf/lists/web-shells.txt"),
+            system_files: include_str!("../../conf/lists/system-files.txt"),
+            shell_commands: include_str!("../../conf/lists/shell-commands.txt"),
+        }
+    }
+}
+
+/// The compiled payload detectors; build once per policy and share.
+pub struct PayloadMatcher {
+    traversal: TraversalMatcher,
+    markup: MarkupMatcher,
+    sql: SqlMatcher,
+    shell: ShellMatcher,
+}
+
+/// Reusable buffers for the views of one component, kept per thread so scanning does not
+/// allocate once they have grown.
+#[derive(Default)]
+struct Scratch {
+    canonical: String,
+    path: String,
+    sql: String,
+    shell: String,
+    shape: String,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+impl PayloadMatcher {
+    /// Builds the matcher from vocabulary texts.
+    ///
+    /// Fails with the list and line of the first unusable entry, or when a list is empty.
+    pub fn new(vocab: &PayloadVocab) -> Result<Self, DetectError> {
+        Ok(PayloadMatcher {
+            traversal: TraversalMatcher::new(vocab.system_files, vocab.web_shells)?,
+            markup: MarkupMatcher::new().map_err(built_in_rule)?,
+            sql: SqlMatcher::new().map_err(built_in_rule)?,
+            shell: ShellMatcher::new(vocab.shell_commands)?,
+        })
+    }
+
+    /// Builds the matcher from the shipped lists, for tests, benches and tools.
+    pub fn builtin() -> Self {
+        PayloadMatcher::new(&PayloadVocab::builtin())
+            .expect("the shipped lists are valid: a unit test builds them")
+    }
+
+    /// Scans one raw component and returns the payload kinds it carries.
+    ///
+    /// Queries are split at `&` and cookies at `;`, and each name and value is judged on its
+    /// own, so a command or SQL fragment at the start of a value is seen as such.
+    pub fn scan(&self, location: Location, raw: &str) -> PayloadSet {
+        let raw = clip(raw);
+        let separator = match location {
+            Location::Query => '&',
+            Location::Cookie => ';',
+            _ => return self.scan_value(location, raw),
+        };
+        raw.split(separator).fold(PayloadSet::new(), |found, pair| {
+            let pair = pair.trim_start_matches(' ');
+            let found = match pair.split_once('=') {
+                Some((name, value)) => found
+                    .union(self.scan_value(location, name))
+                    .union(self.scan_value(location, value)),
+                None => found.union(self.scan_value(location, pair)),
+            };
+            found
+        })
+    }
+
+    fn scan_value(&self, location: Location, raw: &str) -> PayloadSet {
+        if raw.is_empty() {
+            return PayloadSet::new();
+        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.scan_with(location, raw, &mut scratch),
+            // Only re-entrant use could find the buffers taken; fresh ones keep it correct.
+            Err(_) => self.scan_with(location, raw, &mut Scratch::default()),
+        })
+    }
+
+    fn scan_with(&self, location: Location, raw: &str, scratch: &mut Scratch) -> PayloadSet {
+        if !needs_normalizing(raw) {
+            return self.scan_plain(location, raw, scratch);
+        }
+        let plus = match location {
+            Location::Query | Location::Body => PlusSign::Space,
+            Location::Path | Location::Header | Location::Cookie => PlusSign::Literal,
+        };
+        canonicalize(raw, plus, &mut scratch.canonical);
+        path_view(&scratch.canonical, &mut scratch.path);
+        sql_view(&scratch.canonical, &mut scratch.sql);
+        shell_view(&scratch.canonical, &mut scratch.shell);
+        self.judge_views(location, scratch)
+    }
+
+    fn judge_views(&self, location: Location, scratch: &mut Scratch) -> PayloadSet {
+        let in_path = location == Location::Path;
+        let mut found = PayloadSet::new();
+        if self.traversal.is_traversal(&scratch.path) {
+            found.insert(PayloadKind::PathTraversal);
+        }
+        if in_path && self.traversal.is_web_shell(&scratch.path) {
+            found.insert(PayloadKind::WebShell);
+        }
+        if self
+            .markup
+            .is_xss(&scratch.canonical, &scratch.sql, in_path)
+        {
+            found.insert(PayloadKind::Xss);
+        }
+        if self
+            .sql
+            .is_injection(&scratch.canonical, &mut scratch.shape)
+        {
+            found.insert(PayloadKind::SqlInjection);
+        }
+        if self
+            .shell
+            .is_injection(&scratch.canonical, &scratch.shell, !in_path)
+        {
+            found.insert(PayloadKind::CommandInjection);
+        }
+        found
+    }
+
+    /// The fast path for plain text: no decoding and no regular expressions, only the file
+    /// vocabularies and a lone command name such as `whoami`.
+    fn scan_plain(&self, location: Location, raw: &str, scratch: &mut Scratch) -> PayloadSet {
+        let mut found = PayloadSet::new();
+        if self.traversal.is_traversal(raw) {
+            found.insert(PayloadKind::PathTraversal);
+        }
+        if location == Location::Path {
+            if self.traversal.is_web_shell(raw) {
+                found.insert(PayloadKind::WebShell);
+            }
+            return found;
+        }
+        scratch.canonical.clear();
+        scratch.canonical.push_str(raw);
+        scratch.canonical.make_ascii_lowercase();
+        if self.shell.is_lone_command(&scratch.canonical) {
+            found.insert(PayloadKind::CommandInjection);
+        }
+        found
+    }
+}
+
+/// Cuts `raw` to at most [`MAX_SCAN_BYTES`], on a character boundary.
+fn clip(raw: &str) -> &str {
+    if raw.len() <= MAX_SCAN_BYTES {
+        return raw;
+    }
+    let mut end = MAX_SCAN_BYTES;
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    &raw[..end]
+}
+
+/// The built-in rules are constants; should one fail to compile, the error names it rather
+/// than panicking, and the unit tests catch it first.
+fn built_in_rule(error: regex::Error) -> DetectError {
+    DetectError::InvalidEntry {
+        list: "built-in payload rules",
+        line: 0,
+        entry: error.to_string(),
+        reason: "rule does not compile",
+    }
+}

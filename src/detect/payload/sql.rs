@@ -94,7 +94,10 @@ impl SqlMatcher {
     /// `shape` is scratch space reused across calls.
     pub(crate) fn is_injection(&self, canonical: &str, shape: &mut String) -> bool {
         let bytes = canonical.as_bytes();
-        if !bytes.iter().any(|byte| b"'\"`;()=<>&|@#-*/!:$".contains(byte) || *byte == b' ') {
+        if !bytes
+            .iter()
+            .any(|byte| b"'\"`;()=<>&|@#-*/!:$".contains(byte) || *byte == b' ')
+        {
             return false;
         }
         CONTEXTS.iter().any(|context| {
@@ -246,16 +249,42 @@ fn cast(bytes: &[u8], after: usize) -> (Option<char>, usize) {
     let name = std::str::from_utf8(&bytes[after..end]).unwrap_or("");
     let is_type = matches!(
         name,
-        "int" | "integer" | "bigint" | "smallint" | "text" | "varchar" | "char" | "bool"
-            | "boolean" | "json" | "jsonb" | "numeric" | "float" | "double" | "real" | "oid"
-            | "regclass" | "bytea" | "date" | "timestamp" | "money" | "xml" | "inet"
+        "int"
+            | "integer"
+            | "bigint"
+            | "smallint"
+            | "text"
+            | "varchar"
+            | "char"
+            | "bool"
+            | "boolean"
+            | "json"
+            | "jsonb"
+            | "numeric"
+            | "float"
+            | "double"
+            | "real"
+            | "oid"
+            | "regclass"
+            | "bytea"
+            | "date"
+            | "timestamp"
+            | "money"
+            | "xml"
+            | "inet"
     );
-    (Some(if is_type { '@' } else { 'a' }), if is_type { end } else { after })
+    (
+        Some(if is_type { '@' } else { 'a' }),
+        if is_type { end } else { after },
+    )
 }
 
 fn next_char_len(bytes: &[u8], start: usize) -> usize {
     let mut len = 1;
-    while bytes.get(start + len).is_some_and(|byte| byte & 0xc0 == 0x80) {
+    while bytes
+        .get(start + len)
+        .is_some_and(|byte| byte & 0xc0 == 0x80)
+    {
         len += 1;
     }
     len
@@ -280,7 +309,9 @@ fn word(text: &str, start: usize) -> (Option<char>, usize) {
 
 /// Two-word keywords whose first word alone is ordinary English.
 fn phrase(name: &str, next: &str) -> Option<(char, usize)> {
-    let second = next.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next()?;
+    let second = next
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .next()?;
     let letter = match (name, second) {
         ("order" | "group", "by") => 'O',
         ("waitfor", "delay" | "time") => 'Z',
@@ -336,13 +367,12 @@ fn classify_call(name: &str) -> char {
         "select" => 'S',
         "ascii" | "ord" | "char" | "chr" | "nchar" | "concat" | "concat_ws" | "group_concat"
         | "substr" | "substring" | "mid" | "length" | "len" | "if" | "ifnull" | "isnull"
-        | "nullif" | "coalesce" | "cast" | "convert" | "hex" | "unhex" | "version"
-        | "database" | "schema" | "user" | "current_user" | "system_user" | "session_user"
-        | "exists" | "count" | "md5" | "sha1" | "rand" | "now" | "sysdate" | "floor"
-        | "instr" | "locate" | "position" | "left" | "right" | "reverse" | "lower" | "upper"
-        | "trim" | "ltrim" | "rtrim" | "encode" | "decode" | "overlay" | "json_build_object"
-        | "to_char" | "to_number" | "string_to_array" | "unnest" | "array_agg" | "mod"
-        | "div" | "glob" => 'f',
+        | "nullif" | "coalesce" | "cast" | "convert" | "hex" | "unhex" | "version" | "database"
+        | "schema" | "user" | "current_user" | "system_user" | "session_user" | "exists"
+        | "count" | "md5" | "sha1" | "rand" | "now" | "sysdate" | "floor" | "instr" | "locate"
+        | "position" | "left" | "right" | "reverse" | "lower" | "upper" | "trim" | "ltrim"
+        | "rtrim" | "encode" | "decode" | "overlay" | "json_build_object" | "to_char"
+        | "to_number" | "string_to_array" | "unnest" | "array_agg" | "mod" | "div" | "glob" => 'f',
         "union" => 'U',
         "in" => 'I',
         "and" | "or" | "xor" => '&',
@@ -359,11 +389,28 @@ fn is_catalogue(name: &str) -> bool {
         || name.starts_with("utl_")
         || matches!(
             name,
-            "information_schema" | "sysobjects" | "syscolumns" | "sysusers" | "sysdatabases"
-                | "pg_catalog" | "pg_shadow" | "pg_user" | "pg_database" | "sqlite_master"
-                | "sqlite_schema" | "msysobjects" | "msysaccessobjects" | "all_tables"
-                | "user_tables" | "all_users" | "user_objects" | "sys_context"
-                | "master..sysdatabases" | "mysql.user" | "outfile" | "dumpfile"
+            "information_schema"
+                | "sysobjects"
+                | "syscolumns"
+                | "sysusers"
+                | "sysdatabases"
+                | "pg_catalog"
+                | "pg_shadow"
+                | "pg_user"
+                | "pg_database"
+                | "sqlite_master"
+                | "sqlite_schema"
+                | "msysobjects"
+                | "msysaccessobjects"
+                | "all_tables"
+                | "user_tables"
+                | "all_users"
+                | "user_objects"
+                | "sys_context"
+                | "master..sysdatabases"
+                | "mysql.user"
+                | "outfile"
+                | "dumpfile"
         )
 }
 
@@ -399,7 +446,10 @@ mod tests {
             ("1 and sleep(5)", true),
             ("' and extractvalue(1,concat(0x7e,version()))--", true),
             ("1 and 1 in (select @@version)", true),
-            ("-1' or (select count(*) from information_schema.tables)>0 #", true),
+            (
+                "-1' or (select count(*) from information_schema.tables)>0 #",
+                true,
+            ),
             ("1' order by 3--", true),
             ("select * from users where id=1", true),
             ("') or ('a'='a", true),
@@ -426,7 +476,10 @@ mod tests {
             ("I sleep well!", false),
             ("run the benchmark(s) again", false),
             ("std::string", false),
-            ("It's highly unlikely this is going to be a false positive", false),
+            (
+                "It's highly unlikely this is going to be a false positive",
+                false,
+            ),
         ]);
     }
 }

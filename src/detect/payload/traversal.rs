@@ -1,0 +1,150 @@
+//! Path traversal, local file inclusion and web-shell probes: the detectors that read a
+//! value as a file path.
+//!
+//! A `..` segment is how a request climbs out of the web root; browsers resolve dot segments
+//! before sending, so a real user never sends one. A system file named outright
+//! (`/etc/passwd`, `win.ini`, `/proc/self/environ`) is what an inclusion bug would read.
+//! Web-shell and backdoor names (`c99.php`, `wso.php`) are requested only by someone looking
+//! for a compromise left behind, so they count in the URL path alone. Names are matched as
+//! whole path segments, so `etc/passwd` is found in `../../etc/passwd` but `etc/passwords.md`
+//! and `my-c99.php` are not.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::detect::{list_entries, DetectError};
+
+/// Compiled file-path vocabularies.
+pub(crate) struct TraversalMatcher {
+    system_files: AhoCorasick,
+    web_shells: AhoCorasick,
+}
+
+impl TraversalMatcher {
+    /// Builds the automata from the system-file and web-shell list texts.
+    ///
+    /// Fails when a list is empty, an entry holds whitespace, or an automaton is too large.
+    pub(crate) fn new(system_files: &str, web_shells: &str) -> Result<Self, DetectError> {
+        Ok(Self {
+            system_files: build_automaton("system-files", system_files)?,
+            web_shells: build_automaton("web-shells", web_shells)?,
+        })
+    }
+
+    /// Says whether a path view climbs directories or names a system file.
+    pub(crate) fn is_traversal(&self, path: &str) -> bool {
+        has_dot_dot_segment(path) || names_segment(&self.system_files, path)
+    }
+
+    /// Says whether a path view names a web shell or backdoor.
+    pub(crate) fn is_web_shell(&self, path: &str) -> bool {
+        names_segment(&self.web_shells, path)
+    }
+}
+
+fn build_automaton(list: &'static str, text: &str) -> Result<AhoCorasick, DetectError> {
+    let mut patterns = Vec::new();
+    for (line, entry) in list_entries(text) {
+        if entry.contains(char::is_whitespace) {
+            return Err(DetectError::InvalidEntry {
+                list,
+                line,
+                entry: entry.to_string(),
+                reason: "a path holds no whitespace",
+            });
+        }
+        // Entries are matched as segments, so a leading slash is only decoration.
+        patterns.push(entry.trim_start_matches('/').to_ascii_lowercase());
+    }
+    if patterns.is_empty() {
+        return Err(DetectError::EmptyList { list });
+    }
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .build(&patterns)
+        .map_err(|source| DetectError::Automaton { list, source })
+}
+
+/// A `..` (or `...`) segment followed by a separator, as in `../`, `..\` or `=..;/`.
+fn has_dot_dot_segment(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let mut search_from = 0;
+    while let Some(offset) = path[search_from..].find("../") {
+        let start = search_from + offset;
+        let mut first_dot = start;
+        while first_dot > 0 && bytes[first_dot - 1] == b'.' {
+            first_dot -= 1;
+        }
+        let opens_segment = first_dot == 0 || !is_name_byte(bytes[first_dot - 1]);
+        if opens_segment {
+            return true;
+        }
+        search_from = start + 3;
+    }
+    false
+}
+
+/// Says whether any entry of `automaton` occurs in `path` as whole segments.
+fn names_segment(automaton: &AhoCorasick, path: &str) -> bool {
+    let bytes = path.as_bytes();
+    automaton.find_overlapping_iter(path).any(|found| {
+        let starts_segment = found.start() == 0 || !is_name_byte(bytes[found.start() - 1]);
+        let ends_segment = bytes
+            .get(found.end())
+            .is_none_or(|byte| !byte.is_ascii_alphanumeric());
+        starts_segment && ends_segment
+    })
+}
+
+/// Bytes that continue a file or directory name.
+fn is_name_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.' | b'~')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SYSTEM_FILES: &str = "etc/passwd\nwin.ini\nproc/self/environ\n.ssh/id_rsa\n";
+    const WEB_SHELLS: &str = "c99.php\nwso.php\n";
+
+    fn check(cases: &[(&str, bool, bool)]) {
+        let matcher =
+            TraversalMatcher::new(SYSTEM_FILES, WEB_SHELLS).expect("the test lists are valid");
+        for (path, traversal, shell) in cases {
+            assert_eq!(
+                matcher.is_traversal(path),
+                *traversal,
+                "traversal in {path:?}"
+            );
+            assert_eq!(matcher.is_web_shell(path), *shell, "web shell in {path:?}");
+        }
+    }
+
+    #[test]
+    fn climbing_and_system_files_are_found() {
+        check(&[
+            ("../../x", true, false),
+            ("=../secret", true, false),
+            (".../.../windows/x", true, false),
+            ("/etc/passwd", true, false),
+            ("file:/etc/passwd-", true, false),
+            ("c:/windows/win.ini", true, false),
+            ("/home/u/.ssh/id_rsa", true, false),
+            ("/uploads/c99.php", false, true),
+            ("/wso.php/x", false, true),
+        ]);
+    }
+
+    #[test]
+    fn lookalikes_are_left_alone() {
+        check(&[
+            ("/get/foo../1234", false, false),
+            ("/get/..foo", false, false),
+            ("/get/..", false, false),
+            ("/docs/etc/passwords.md", false, false),
+            ("/my-c99.php", false, false),
+            ("/static/app.js", false, false),
+        ]);
+    }
+}
