@@ -1,0 +1,165 @@
+//! Starting a real rapsheet in-process for a test, and talking to it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
+use rapsheet::clock::ManualClock;
+use rapsheet::config::ServerConfig;
+use rapsheet::demo::DemoSite;
+use rapsheet::policy::Policy;
+use rapsheet::proxy::Shared;
+use tokio::sync::Notify;
+
+/// The start of the tests' virtual time: 2026-01-01T00:00:00Z.
+pub const EPOCH_MS: u64 = 1_767_225_600_000;
+
+/// A running proxy with the demo site behind it.
+pub struct TestProxy {
+    /// Where the proxy listens.
+    pub address: SocketAddr,
+    /// The proxy's shared state.
+    pub shared: Arc<Shared>,
+    /// The upstream.
+    pub demo: DemoSite,
+    /// The proxy's clock.
+    pub clock: Arc<ManualClock>,
+    /// The directory holding the config, policy and lists.
+    pub dir: tempfile::TempDir,
+    stop: Arc<Notify>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Fires a fast shutdown when notified.
+struct StopOnNotify(Arc<Notify>);
+
+#[async_trait]
+impl ShutdownSignalWatch for StopOnNotify {
+    async fn recv(&self) -> ShutdownSignal {
+        self.0.notified().await;
+        ShutdownSignal::FastShutdown
+    }
+}
+
+/// The path of a shipped file under `conf/`.
+pub fn conf(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conf").join(name)
+}
+
+impl TestProxy {
+    /// Starts a proxy in front of the demo site with `policy` (YAML; `LISTS` stands for the
+    /// shipped lists directory) and extra server configuration lines.
+    pub fn start(policy: &str, server_extra: &str) -> TestProxy {
+        TestProxy::start_with_upstreams(policy, "demo", server_extra)
+    }
+
+    /// Starts a proxy in front of `upstreams` (YAML).
+    pub fn start_with_upstreams(policy: &str, upstreams: &str, server_extra: &str) -> TestProxy {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let lists = conf("lists");
+        let policy = policy.replace("LISTS", lists.to_str().expect("utf-8 path"));
+        std::fs::write(dir.path().join("policy.yaml"), policy).expect("writing policy");
+        let address = rapsheet::server::free_loopback_port().expect("free port");
+        let config = format!(
+            "listen: {address}\nupstreams: {upstreams}\npolicy: policy.yaml\nthreads: 2\n{server_extra}"
+        );
+        let config_path = dir.path().join("rapsheet.yaml");
+        std::fs::write(&config_path, config).expect("writing config");
+        let config = ServerConfig::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
+        let policy = Policy::load(&config.policy).unwrap_or_else(|e| panic!("{e}"));
+        let clock = Arc::new(ManualClock::new(EPOCH_MS));
+        let built = rapsheet::server::build(&config, policy, clock.clone(), None)
+            .expect("building the server");
+        let (demo, demo_address) = built.demo.clone().unwrap_or_else(|| (DemoSite::default(), address));
+        let stop = Arc::new(Notify::new());
+        let shutdown_signal = Box::new(StopOnNotify(Arc::clone(&stop)));
+        let server = built.server;
+        let thread = std::thread::spawn(move || server.run(RunArgs { shutdown_signal }));
+        wait_until_listening(address);
+        wait_until_listening(demo_address);
+        TestProxy {
+            address,
+            shared: built.shared,
+            demo,
+            clock,
+            dir,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Starts a proxy with a shipped policy file.
+    pub fn with_shipped_policy(name: &str, server_extra: &str) -> TestProxy {
+        let text = std::fs::read_to_string(conf(name)).expect("shipped policy");
+        TestProxy::start(&text.replace("lists/", "LISTS/"), server_extra)
+    }
+
+    /// A URL on the proxy.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// The current virtual time.
+    pub fn now_ms(&self) -> u64 {
+        rapsheet::clock::Clock::now_ms(&*self.clock)
+    }
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        self.stop.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn wait_until_listening(address: SocketAddr) {
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(address).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("nothing listens on {address}");
+}
+
+/// An HTTP client that connects from `source` (any 127.0.0.0/8 address), never follows
+/// redirects, and keeps one connection per host so requests go in order.
+pub fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(source.parse::<IpAddr>().expect("source address"))
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(1)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+/// What a request got back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+/// Sends `GET path` with the given headers; `None` when the connection was refused or reset.
+pub async fn get(
+    client: &reqwest::Client,
+    proxy: &TestProxy,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Option<Reply> {
+    let mut request = client.get(proxy.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.ok()?;
+    let status = response.status().as_u16();
+    let body = response.text().await.ok()?;
+    Some(Reply { status, body })
+}
