@@ -4,4 +4,5 @@
 
 mod harness;
 
+mod benign;
 mod core;
