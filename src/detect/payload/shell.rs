@@ -56,9 +56,16 @@ const CODE_RULES: &[&str] = &[
     r"\bcmd(?:\.exe)?\s*/[ck]\b|\bpowershell(?:\.exe)?\s+-|\bpwsh\s+-",
     r"\b(?:invoke-expression|invoke-webrequest|invoke-restmethod|start-process|downloadstring|downloadfile|set-executionpolicy)\b|\biex\s*\(|-encodedcommand\b|new-object\s+(?:system\.)?net\.webclient",
     r"%(?:comspec|systemroot|windir|programfiles|appdata|userprofile)%",
-    r"\bfor\s+(?:/[dflr]\s+(?:[^%\n]{0,60}\s)?)?%%?[~\w/\]]+\s+in\s*\(",
+    r"\bfor\s+(?:/[dflr]\s+(?:[^%\n]{0,60}\s)?)?%%?\S{0,3}\s+in\s*\(",
     r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s|\bif\s*/i\b",
     r"\bif\s+[^\n]{0,80}?\s(?:equ|neq|lss|leq|gtr|geq)\s|\bif\s+(?:not\s+)?[^\s=]*[%\x22(][^\s=]*\s*==",
+    r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:[^\s(=]\S*?|\x22[^\x22]*\x22)\s*===?\s*\S+\s+[a-z@(]",
+    // Shell parameter expansion operators, aliases and variables holding a shell.
+    r"\$\{[a-z_][a-z0-9_]*(?:#|%|:[-=?+0-9]|/|\^|,)",
+    r"\balias\s+(?:[+-]\w+\s+)*[\w.-]+=",
+    r"\$\{?(?:shell|bash)\}?\s+-c\b",
+    // Brace expansion glued to a word or starting with a comma: c{a,oun}t, {,ip,a}.
+    r"\w\{[\w./-]*,[\w./,-]*\}|\{,[\w./-]+|\{[\w./-]*,-",
     // Mail protocol commands smuggled after a line break.
     r"[\r\n]\s*(?:rcpt\s+to|mail\s+from)\s*:|[\r\n]\s*(?:ehlo|helo)\s+[a-z0-9.-]+\.[a-z]",
     r"[\r\n]\s*[a-z]*\d[a-z0-9]*\s+(?:login|authenticate|select|examine|append|fetch|store|uid|search|list|status|logout)\s|[\r\n]\s*(?:retr|dele|top|uidl)\s+\d",
@@ -67,13 +74,15 @@ const CODE_RULES: &[&str] = &[
 /// Shell syntax read in the shell view.
 const SYNTAX_RULES: &[&str] = &[
     // Shellshock and fork bombs.
-    r"(?:^|[\s;|&=])\(\s*\)\s*\{\s*[:\w]",
+    r"(?:^|[;|&=])\s*\(\s*\)\s*\{",
     r"[\w.:]+\s*\(\s*\)\s*\{[^}]*\|[^}]*&[^}]*\}",
     // Reverse shells.
     r"/dev/(?:tcp|udp)/|>&\s*/dev/|\b0>&1\b|\bmkfifo\b|\bbash\s+-i\b|\bsh\s+-i\b|\bexec:\s*['\x22]?(?:/bin/)?(?:ba)?sh\b",
     // Globbing a system path: /e??/passwd, /et*/, /bin/c[a]t.
-    r"/(?:[a-z]*[?\[][a-z?*\[\]/-]*|[a-z]+\*[a-z?*]*|\*[a-z]+[a-z?*]*)/[a-z?*\[]",
-    r"/(?:etc|bin|usr|proc|dev|var|tmp|root|home|sys|opt|sbin|lib)/[a-z.]*(?:\?|\*|\[[a-z\-/]+\])",
+    r"/(?:[a-z]*[?\[][a-z?*\[\]/!^-]*|[a-z]+\*[a-z?*]*|\*[a-z]+[a-z?*]*)/[a-z?*\[\]]",
+    r"/(?:etc|bin|usr|proc|dev|var|tmp|root|home|sys|opt|sbin|lib)/[a-z.]*(?:\?|\*|\[[!^]?[a-z\-/]+\])",
+    // Tilde and history expansions standing alone as words.
+    r"(?:^|[\s;|&])~[+-]\d*(?:$|[\s/;|&])|(?:^|[\s;|&])!-\d",
     r"/\?{2,}/",
     // Arithmetic and command expansions.
     r"\$\[[\d\s+\-*/%]*\]|\$\{\s*`|\$\(\(",
@@ -211,7 +220,10 @@ fn rule_bug(error: regex::Error) -> DetectError {
 /// Returns the word, the text after it and whether it came with a path.
 fn read_command_word(text: &str) -> Option<(&str, &str, bool)> {
     let is_word_byte = |byte: u8| byte.is_ascii_alphanumeric() || b"_.+-".contains(&byte);
-    let path_len = if text.starts_with('/') || text.starts_with("./") {
+    let rooted = ["/", "./", "bin/", "sbin/", "usr/"]
+        .iter()
+        .any(|prefix| text.starts_with(prefix));
+    let path_len = if rooted {
         text.bytes()
             .take_while(|byte| is_word_byte(*byte) || *byte == b'/')
             .count()
@@ -264,14 +276,19 @@ fn skip_prefix_arguments(after: &str) -> &str {
 /// Decides whether a command of this tier, found at this start, is an injection.
 fn accepts(tier: CommandTier, start: Start, had_path: bool, after: &str) -> bool {
     let arguments = after.trim_start_matches([' ', '\t']);
-    let alone = arguments.is_empty() || arguments.starts_with(['\r', '\n']);
+    let alone =
+        arguments.is_empty() || arguments.starts_with(['\r', '\n', ';', '|', '&', ')', '`']);
     let shellish = looks_like_shell_arguments(arguments);
     match (start, tier) {
         _ if had_path => true,
         (Start::Separator, CommandTier::Unmistakable) => true,
         (Start::Separator, CommandTier::Tool) => alone || shellish || names_a_target(arguments),
+        // `; Touch;` and `(test)` occur in User-Agents and prose, so a word-like command
+        // needs more than a following `;` or `)` to count as having ended.
         (Start::Separator, CommandTier::WordLike) => {
-            alone || shellish || arguments.starts_with([';', '|', '&', '`', ')', '<', '>'])
+            arguments.is_empty()
+                || arguments.starts_with(['\r', '\n', '|', '&', '`', '<', '>'])
+                || shellish
         }
         (Start::Value, CommandTier::Unmistakable) => alone || shellish,
         (Start::Value, CommandTier::Tool) => shellish,
@@ -288,7 +305,7 @@ fn looks_like_shell_arguments(arguments: &str) -> bool {
         .take(4)
         .any(|word| {
             starts_with_path_or_option(word)
-                || word.starts_with(['$', '>', '<', '|', ';', '&', '`', '*', '~'])
+                || word.starts_with(['$', '>', '<', '`', '*', '~'])
                 || word.starts_with("http:")
                 || word.starts_with("https:")
                 || looks_like_ipv4(word)

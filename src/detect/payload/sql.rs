@@ -19,7 +19,8 @@ const MAX_TOKENS: usize = 96;
 /// Shape letters. Each token of SQL becomes one ASCII character:
 ///
 /// `s` closed string, `u` string left open to the end, `n` number, `w` other word,
-/// `g` unknown function call, `f` SQL function call, `Y` timing or error-based function call,
+/// `g` unknown function call, `f` SQL function call, `Y` call of a function only SQL has,
+/// `y` call of `sleep` or `benchmark` (ordinary words, so they need an argument),
 /// `Q` database catalogue or dangerous object, `U` union, `S` select, `F` from, `W` where,
 /// `&` and/or/xor/&&/||, `x` not, `o` comparison, `a` arithmetic, `L` like-family,
 /// `B` between, `i` is, `I` in, `N` null/true/false, `O` order by / group by, `H` having,
@@ -32,18 +33,25 @@ const RULES: &[&str] = &[
     r"UA?\(*S",
     // The catalogue, @@variables, xp_/sp_ procedures, into outfile.
     r"Q",
-    // Timing and error-based functions called with an argument.
-    r"Y\([nsfgvY(au]",
+    // Functions only SQL has, called; timing functions with an argument.
+    r"Y\(",
+    r"y\([nsfgvyY(au]",
+    // A value that starts by calling a SQL function.
+    r"^f\(",
     // waitfor delay, MySQL executable comments, PostgreSQL casts.
     r"Z",
     r"!",
-    r"[)su]@|[gf]\([^)]*\)@",
+    r"[)suwn]@|[gf]\([^)]*\)@",
+    // select of a SQL-only function or catalogue object, even without a call.
+    r"S[YQ]",
     // A broken-out string followed at once by a logical operator and a comparison.
     r"^s\)*[&x]+\(*[nsvwNu]\)*(?:o|x?L|x?I\(|ix?N|x?B)",
     // ... or by a lone truthy operand and then nothing, a comment or a statement end.
     r"^s\)*[&x]+\(*[nsNu]\)*(?:c|;|$)",
     // ... or by a call, a sub-query, a comment, a second statement, order by N.
-    r"^s\)*[&x]+\(*(?:[fYg]\(|S)",
+    r"^s\)*[&x]+\(*(?:[fYg]\(|S|x?L)",
+    r"^s\)*[&x]+\(*[nsvwN]\)*[a,]",
+    r"^s\)*;(?:$|w)",
     r"^s\)*;?c",
     r"^s\)*;+(?:XK|RT|DF|Pw|S|E|Z)",
     r"^s\)*O[nw]",
@@ -55,13 +63,15 @@ const RULES: &[&str] = &[
     r"^n\)*O[nw]",
     r"^[n)]+(?:;|\)+)c$",
     // A value that starts with a logical operator and a comparison.
-    r"^\)*[&x]+\(*[nsN]\)*(?:o|x?L)",
+    r"^\)*[&x]+\(*[nsN]\)*(?:o|x?L|$)",
+    r"^\)+x?L",
     // Tautologies of literals anywhere: or 1=1, and 'a'='a'.
     r"&\(*(?:n\)*o\(*n|s\)*o\(*[su])",
     // A second statement after a semicolon.
     r";\(*(?:XK|RT|DF|Pw(?:\.w)?[Ew]|E|Z|SA?[nvfgNQa(*]|SA?w(?:[.,]w)*F)",
     // A whole statement followed by a comment.
     r"^(?:XKw|RTw|DFw|SA?[wnfa,.]+Fw)[^c]*c$",
+    r"^X[Kw]+;?c",
     // A sub-query.
     r"\(SA?[nvfgNQaY(]|\(SA?w(?:[.,]w)*F",
     // A select list that is plainly SQL, read from the start of the value.
@@ -73,9 +83,13 @@ const RULES: &[&str] = &[
     r"^S[fY]\(",
 ];
 
+/// MongoDB query operators smuggled into parameters (`id[$ne]=1`) or JSON keys.
+const NOSQL_OPERATORS: &str = r#"\[\s*\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|expr|elemmatch|size|type|all)\s*\]|["']\$(?:ne|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|expr|elemmatch)["']\s*:|^\$(?:ne|gt|gte|lt|lte|nin|regex|where|expr|elemmatch)$"#;
+
 /// Compiled shape rules.
 pub(crate) struct SqlMatcher {
     rules: RegexSet,
+    nosql: regex::Regex,
 }
 
 /// The ways a value is read: as written, or continuing a string the application opened.
@@ -86,6 +100,7 @@ impl SqlMatcher {
     pub(crate) fn new() -> Result<Self, regex::Error> {
         Ok(Self {
             rules: RegexSet::new(RULES)?,
+            nosql: regex::Regex::new(NOSQL_OPERATORS)?,
         })
     }
 
@@ -94,11 +109,8 @@ impl SqlMatcher {
     /// `shape` is scratch space reused across calls.
     pub(crate) fn is_injection(&self, canonical: &str, shape: &mut String) -> bool {
         let bytes = canonical.as_bytes();
-        if !bytes
-            .iter()
-            .any(|byte| b"'\"`;()=<>&|@#-*/!:$".contains(byte) || *byte == b' ')
-        {
-            return false;
+        if self.nosql.is_match(canonical) {
+            return true;
         }
         CONTEXTS.iter().any(|context| {
             let start = match context {
@@ -193,6 +205,10 @@ fn number_end(bytes: &[u8], start: usize) -> usize {
 
 /// `/* */` is whitespace to SQL; `/*! */` is MySQL's executable comment, whose content runs.
 fn block_comment(bytes: &[u8], start: usize) -> (Option<char>, usize) {
+    if bytes.get(start + 2) == Some(&b'+') {
+        // An Oracle optimiser hint: only SQL is written this way.
+        return (Some('!'), start + 3);
+    }
     if bytes.get(start + 2) == Some(&b'!') {
         let mut index = start + 3;
         while index < bytes.len() && bytes[index].is_ascii_digit() {
@@ -315,6 +331,7 @@ fn phrase(name: &str, next: &str) -> Option<(char, usize)> {
     let letter = match (name, second) {
         ("order" | "group", "by") => 'O',
         ("waitfor", "delay" | "time") => 'Z',
+        ("execute", "immediate") => 'Z',
         ("into", "outfile" | "dumpfile") => 'Q',
         ("load", "data") => 'Q',
         ("sounds", "like") => 'L',
@@ -358,21 +375,24 @@ fn classify_word(name: &str, called: bool) -> char {
 /// Function names: timing and error-based ones are damning, common SQL ones are evidence.
 fn classify_call(name: &str) -> char {
     match name {
-        "sleep" | "pg_sleep" | "benchmark" | "extractvalue" | "updatexml" | "load_file"
-        | "name_const" | "randomblob" | "sys_eval" | "sys_exec" | "lo_import" | "lo_export"
-        | "lo_get" | "pg_read_file" | "pg_ls_dir" | "dbms_pipe" | "receive_message"
-        | "get_host_address" | "make_set" | "elt" | "geometrycollection" | "multipoint"
-        | "polygon" | "linestring" | "exp" | "gtid_subset" | "json_keys" | "xmltype"
-        | "utl_inaddr" | "ctxsys" | "dbms_xdb_version" | "starts_with" => 'Y',
+        "sleep" | "benchmark" => 'y',
+        "pg_sleep" | "extractvalue" | "updatexml" | "load_file" | "name_const" | "randomblob"
+        | "sys_eval" | "sys_exec" | "lo_import" | "lo_export" | "lo_get" | "pg_read_file"
+        | "pg_ls_dir" | "dbms_pipe" | "receive_message" | "get_host_address" | "make_set"
+        | "geometrycollection" | "multipoint" | "gtid_subset" | "json_keys" | "xmltype"
+        | "utl_inaddr" | "ctxsys" | "dbms_xdb_version" | "starts_with" | "group_concat"
+        | "find_in_set" | "db_name" | "schema_name" | "strcmp" | "substring_index"
+        | "current_database" | "uncompress" | "compress" | "is_srvrolemember" | "has_dbaccess"
+        | "object_id" | "waitfor" => 'Y',
         "select" => 'S',
-        "ascii" | "ord" | "char" | "chr" | "nchar" | "concat" | "concat_ws" | "group_concat"
-        | "substr" | "substring" | "mid" | "length" | "len" | "if" | "ifnull" | "isnull"
-        | "nullif" | "coalesce" | "cast" | "convert" | "hex" | "unhex" | "version" | "database"
-        | "schema" | "user" | "current_user" | "system_user" | "session_user" | "exists"
-        | "count" | "md5" | "sha1" | "rand" | "now" | "sysdate" | "floor" | "instr" | "locate"
-        | "position" | "left" | "right" | "reverse" | "lower" | "upper" | "trim" | "ltrim"
-        | "rtrim" | "encode" | "decode" | "overlay" | "json_build_object" | "to_char"
-        | "to_number" | "string_to_array" | "unnest" | "array_agg" | "mod" | "div" | "glob" => 'f',
+        "ascii" | "ord" | "char" | "chr" | "nchar" | "concat" | "substr" | "substring" | "mid"
+        | "length" | "len" | "if" | "isnull" | "nullif" | "coalesce" | "cast" | "convert"
+        | "hex" | "version" | "database" | "user" | "current_user" | "system_user"
+        | "session_user" | "exists" | "count" | "md5" | "sha1" | "rand" | "now" | "floor"
+        | "instr" | "locate" | "position" | "left" | "right" | "reverse" | "lower" | "upper"
+        | "trim" | "ltrim" | "rtrim" | "encode" | "decode" | "overlay" | "json_build_object"
+        | "to_char" | "to_number" | "string_to_array" | "unnest" | "array_agg" | "mod" | "div"
+        | "glob" => 'f',
         "union" => 'U',
         "in" => 'I',
         "and" | "or" | "xor" => '&',
