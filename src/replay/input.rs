@@ -23,6 +23,10 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Read buffer size: large reads keep the per-line cost of I/O negligible.
 const BUFFER_BYTES: usize = 256 * 1024;
 
+/// Longest line kept whole. A binary file or a corrupt log can go gigabytes without a line
+/// break; past this, the rest of the line is skipped so memory stays bounded.
+const MAX_LINE_BYTES: u64 = 1024 * 1024;
+
 /// Why a log could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -139,7 +143,7 @@ impl LogInput {
 
     /// Removes the progress bar from the terminal.
     pub fn finish(self) {
-        // Dropping clears the bar; see the Drop impl.
+        self.progress.finish_and_clear();
     }
 
     /// Opens the next path and makes it the current input.
@@ -164,12 +168,19 @@ impl Drop for LogInput {
     }
 }
 
-/// Reads one line of `source` into `buf` (which is empty); `Ok(false)` at its end.
+/// Reads one line of `source` into `buf` (which is empty); `Ok(false)` at its end. A line
+/// longer than [`MAX_LINE_BYTES`] is cut there.
 fn read_line(source: &mut Source, buf: &mut String) -> Result<bool, InputError> {
     // Reading into the string's own bytes avoids a copy when the line is valid UTF-8,
     // which is nearly always.
     let mut bytes = std::mem::take(buf).into_bytes();
-    let result = source.reader.read_until(b'\n', &mut bytes);
+    let mut result = (&mut source.reader)
+        .take(MAX_LINE_BYTES)
+        .read_until(b'\n', &mut bytes);
+    if matches!(result, Ok(n_bytes) if n_bytes as u64 == MAX_LINE_BYTES && !bytes.ends_with(b"\n"))
+    {
+        result = source.reader.skip_until(b'\n').map(|_| bytes.len());
+    }
     *buf = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
@@ -262,7 +273,8 @@ fn progress_bar(show: bool, total_bytes: Option<u64>) -> ProgressBar {
         None => "{spinner} {bytes} {bytes_per_sec} {wide_msg}",
     };
     // The templates are constants, so the fallback style is only a safety net.
-    let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
     ProgressBar::with_draw_target(total_bytes, ProgressDrawTarget::stderr()).with_style(style)
 }
 
@@ -319,7 +331,11 @@ mod tests {
             }
         }
         let total: usize = files.iter().map(|(_, stored)| encode(stored).len()).sum();
-        assert_eq!(input.bytes_read(), total as u64, "every stored byte is counted");
+        assert_eq!(
+            input.bytes_read(),
+            total as u64,
+            "every stored byte is counted"
+        );
         input.finish();
         assert_eq!(seen, expected);
     }
@@ -336,7 +352,9 @@ mod tests {
     /// Compresses `bytes` into one gzip member.
     fn gzip(bytes: &[u8]) -> Vec<u8> {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-        encoder.write_all(bytes).expect("writing to memory cannot fail");
+        encoder
+            .write_all(bytes)
+            .expect("writing to memory cannot fail");
         encoder.finish().expect("writing to memory cannot fail")
     }
 
@@ -366,9 +384,27 @@ mod tests {
     }
 
     #[test]
+    fn overlong_lines_are_cut() {
+        let limit = MAX_LINE_BYTES as usize;
+        let long_line = format!("{}\nnext\n", "x".repeat(limit + 10));
+        let exact_line = format!("{}\nlast", "y".repeat(limit - 1));
+        let (cut, exact) = ("x".repeat(limit), "y".repeat(limit - 1));
+        check(
+            &[
+                ("long.log", Stored::Plain(long_line.as_bytes())),
+                ("exact.log", Stored::Plain(exact_line.as_bytes())),
+            ],
+            &[&cut, "next", &exact, "last"],
+        );
+    }
+
+    #[test]
     fn invalid_utf8_is_replaced() {
         check(
-            &[("binary.log", Stored::Plain(b"ok\nbad \xff\xfe byte\n\xc3\xa9t\xc3\xa9\n"))],
+            &[(
+                "binary.log",
+                Stored::Plain(b"ok\nbad \xff\xfe byte\n\xc3\xa9t\xc3\xa9\n"),
+            )],
             &["ok", "bad \u{fffd}\u{fffd} byte", "été"],
         );
     }
@@ -378,7 +414,10 @@ mod tests {
         let long_text = "a line of log text\n".repeat(200);
         check(
             &[
-                ("cut.log.gz", Stored::TruncatedGzip(long_text.as_bytes(), 15)),
+                (
+                    "cut.log.gz",
+                    Stored::TruncatedGzip(long_text.as_bytes(), 15),
+                ),
                 ("next.log", Stored::Plain(b"after\n")),
             ],
             &["error reading cut.log.gz at line 1", "after"],
@@ -396,7 +435,10 @@ mod tests {
             (vec![], "no input files given".to_owned()),
             (
                 vec![present.clone(), missing.clone()],
-                format!("cannot open {}: No such file or directory (os error 2)", missing.display()),
+                format!(
+                    "cannot open {}: No such file or directory (os error 2)",
+                    missing.display()
+                ),
             ),
             (
                 vec![dir.path().to_owned()],
@@ -404,7 +446,9 @@ mod tests {
             ),
         ];
         for (paths, expected) in cases {
-            let error = LogInput::open(&paths, true).err().map(|error| error.to_string());
+            let error = LogInput::open(&paths, true)
+                .err()
+                .map(|error| error.to_string());
             assert_eq!(error.as_deref(), Some(expected.as_str()));
         }
     }
@@ -415,7 +459,8 @@ mod tests {
         let path = dir.path().join("a.log");
         std::fs::write(&path, "one\ntwo\n").expect("the temporary file is writable");
 
-        let mut input = LogInput::open(std::slice::from_ref(&path), true).expect("the input exists");
+        let mut input =
+            LogInput::open(std::slice::from_ref(&path), true).expect("the input exists");
         let mut line = String::new();
         assert_eq!((input.current_path(), input.line_number()), (None, 0));
         for expected_number in [1, 2] {

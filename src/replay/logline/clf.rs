@@ -75,9 +75,7 @@ fn vhost_and_client<'a>(
 /// Drops a `:port` suffix from a vhost, as written by `%v:%p`.
 fn strip_port(vhost: &str) -> &str {
     match vhost.rsplit_once(':') {
-        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
-            name
-        }
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => vhost,
     }
 }
@@ -103,10 +101,9 @@ fn bracketed_time(cursor: &mut Cursor<'_>, times: &mut TimeCache) -> Result<u64,
 fn fill_request<'a>(entry: &mut LogEntry<'a>, field: Quoted<'a>) {
     let request = Request::from_line(Cow::Borrowed(field.raw));
     let well_formed = !request.method.is_empty();
-    entry.target = if well_formed && field.escaped {
-        Cow::Owned(unescape(&request.target))
-    } else {
-        request.target
+    entry.target = match request.target {
+        Cow::Borrowed(target) if well_formed && field.escaped => unescape(target),
+        target => target,
     };
     entry.method = request.method;
     entry.protocol = request.protocol;
@@ -128,7 +125,7 @@ impl<'a> Quoted<'a> {
     /// Turns a header field into the entry's value: `None` for `-` or empty, escapes undone.
     fn header(self) -> Option<Cow<'a, str>> {
         let text = if self.escaped {
-            Cow::Owned(unescape(self.raw))
+            unescape(self.raw)
         } else {
             Cow::Borrowed(self.raw)
         };
@@ -194,9 +191,10 @@ impl<'a> Cursor<'a> {
 }
 
 /// Undoes the escapes Apache and nginx write into quoted fields: `\"`, `\\`, C-style
-/// whitespace and `\xHH` bytes. Bytes that do not form UTF-8 become U+FFFD, and an unknown
-/// escape is kept as it stands.
-pub(super) fn unescape(raw: &str) -> String {
+/// whitespace and `\xHH` bytes, keeping an unknown escape as it stands. When the bytes
+/// that come out are not UTF-8 (a Referer in a legacy code page, binary junk), the field is
+/// kept as logged instead, since replacement characters would lose what the escapes say.
+pub(super) fn unescape(raw: &str) -> Cow<'_, str> {
     let bytes = raw.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut at = 0;
@@ -208,10 +206,7 @@ pub(super) fn unescape(raw: &str) -> String {
         decoded.push(byte);
         at += width;
     }
-    match String::from_utf8(decoded) {
-        Ok(text) => text,
-        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
-    }
+    String::from_utf8(decoded).map_or(Cow::Borrowed(raw), Cow::Owned)
 }
 
 /// Decodes the escape whose letter is `letter` (`hex` holds the two bytes after it): the
@@ -331,18 +326,56 @@ mod tests {
         check(
             LogFormat::Combined,
             &[
-                (&line("www.example.com 1.2.3.4 - -", rest), &format!("1.2.3.4 {m} [GET] [/] HTTP/1.1 200 [~] [ua] www.example.com ~")),
-                (&line("website.com:443 1.2.3.4 - -", rest), &format!("1.2.3.4 {m} [GET] [/] HTTP/1.1 200 [~] [ua] website.com ~")),
-                (&line("192.168.1.1 - user123", rest), &format!("192.168.1.1 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~")),
-                (&line("192.168.1.1 -", rest), &format!("192.168.1.1 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~")),
-                (&line("192.168.1.1", rest), &format!("192.168.1.1 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~")),
-                (&line("2001:0db8:85a3:0000:0000:8a2e:0370:7334 - -", rest), &format!("2001:db8:85a3::8a2e:370:7334 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~")),
-                (&line("::1 - -", rest), &format!("::1 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~")),
-                (&line("[::1]:8080 - -", rest), &format!("::1 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~")),
-                (&line("::ffff:1.2.3.4 - -", rest), &format!("1.2.3.4 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~")),
-                (&line("\t 1.2.3.4\t-\t-", rest), &format!("1.2.3.4 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~")),
-                (&line("crawler.example.com - -", rest), "error: bad client address `crawler.example.com`"),
-                (&line("vhost crawler.example.com - -", rest), "error: bad client address `vhost`"),
+                (
+                    &line("www.example.com 1.2.3.4 - -", rest),
+                    &format!("1.2.3.4 {m} [GET] [/] HTTP/1.1 200 [~] [ua] www.example.com ~"),
+                ),
+                (
+                    &line("website.com:443 1.2.3.4 - -", rest),
+                    &format!("1.2.3.4 {m} [GET] [/] HTTP/1.1 200 [~] [ua] website.com ~"),
+                ),
+                (
+                    &line("192.168.1.1 - user123", rest),
+                    &format!("192.168.1.1 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~"),
+                ),
+                (
+                    &line("192.168.1.1 -", rest),
+                    &format!("192.168.1.1 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~"),
+                ),
+                (
+                    &line("192.168.1.1", rest),
+                    &format!("192.168.1.1 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~"),
+                ),
+                (
+                    &line("2001:0db8:85a3:0000:0000:8a2e:0370:7334 - -", rest),
+                    &format!(
+                        "2001:db8:85a3::8a2e:370:7334 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~"
+                    ),
+                ),
+                (
+                    &line("::1 - -", rest),
+                    &format!("::1 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~"),
+                ),
+                (
+                    &line("[::1]:8080 - -", rest),
+                    &format!("::1 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~"),
+                ),
+                (
+                    &line("::ffff:1.2.3.4 - -", rest),
+                    &format!("1.2.3.4 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~"),
+                ),
+                (
+                    &line("\t 1.2.3.4\t-\t-", rest),
+                    &format!("1.2.3.4 {m} [GET] [/] HTTP/1.1 200 [~] [ua] ~ ~"),
+                ),
+                (
+                    &line("crawler.example.com - -", rest),
+                    "error: bad client address `crawler.example.com`",
+                ),
+                (
+                    &line("vhost crawler.example.com - -", rest),
+                    "error: bad client address `vhost`",
+                ),
                 (&line("vhost", rest), "error: bad client address `vhost`"),
             ],
         );
@@ -364,7 +397,7 @@ mod tests {
                 ),
                 (
                     &line("1.2.3.4 - -", r#""GET /a\x22b\xFF\x4 \q HTTP/1.1" 200 1 "-" "tab\there""#),
-                    &format!("1.2.3.4 {m} [GET] [/a\"b\u{fffd}\\x4 \\q] HTTP/1.1 200 [~] [tab\there] ~ ~"),
+                    &format!("1.2.3.4 {m} [GET] [/a\\x22b\\xFF\\x4 \\q] HTTP/1.1 200 [~] [tab\there] ~ ~"),
                 ),
                 (
                     &line("1.2.3.4 - -", r#""GET /a"b HTTP/1.1" 200 1 "-" "x"y""#),
@@ -384,11 +417,26 @@ mod tests {
         check(
             LogFormat::Combined,
             &[
-                (&line("1.2.3.4 - -", r#""-" 400 0 "-" "-""#), &format!("1.2.3.4 {m} [] [] ~ 400 [~] [~] ~ ~")),
-                (&line("1.2.3.4 - -", r#""" 400 0 "-" "-""#), &format!("1.2.3.4 {m} [] [] ~ 400 [~] [~] ~ ~")),
-                (&line("1.2.3.4 - -", r#""\x16\x03\x01\x01 \x02" 400 226 "-" "-""#), &format!(r"1.2.3.4 {m} [] [\x16\x03\x01\x01 \x02] ~ 400 [~] [~] ~ ~")),
-                (&line("1.2.3.4 - -", r#""HELP" 400 157 "-" "-""#), &format!("1.2.3.4 {m} [] [HELP] ~ 400 [~] [~] ~ ~")),
-                (&line("1.2.3.4 - -", r#""GET /no-protocol" 200 1"#), &format!("1.2.3.4 {m} [GET] [/no-protocol] ~ 200 [~] [~] ~ ~")),
+                (
+                    &line("1.2.3.4 - -", r#""-" 400 0 "-" "-""#),
+                    &format!("1.2.3.4 {m} [] [] ~ 400 [~] [~] ~ ~"),
+                ),
+                (
+                    &line("1.2.3.4 - -", r#""" 400 0 "-" "-""#),
+                    &format!("1.2.3.4 {m} [] [] ~ 400 [~] [~] ~ ~"),
+                ),
+                (
+                    &line("1.2.3.4 - -", r#""\x16\x03\x01\x01 \x02" 400 226 "-" "-""#),
+                    &format!(r"1.2.3.4 {m} [] [\x16\x03\x01\x01 \x02] ~ 400 [~] [~] ~ ~"),
+                ),
+                (
+                    &line("1.2.3.4 - -", r#""HELP" 400 157 "-" "-""#),
+                    &format!("1.2.3.4 {m} [] [HELP] ~ 400 [~] [~] ~ ~"),
+                ),
+                (
+                    &line("1.2.3.4 - -", r#""GET /no-protocol" 200 1"#),
+                    &format!("1.2.3.4 {m} [GET] [/no-protocol] ~ 200 [~] [~] ~ ~"),
+                ),
             ],
         );
     }
@@ -399,18 +447,54 @@ mod tests {
             LogFormat::Combined,
             &[
                 ("1.2.3.4", "error: missing timestamp"),
-                ("1.2.3.4 - - 17/May/2015:10:05:14 +0000", "error: missing timestamp"),
-                ("1.2.3.4 - - [17/May/2015:10:05:14 +0000", "error: bad timestamp `17/May/2015:10:05:14 +0000`"),
-                ("1.2.3.4 - - [yesterday] \"GET / HTTP/1.1\" 200 1", "error: bad timestamp `yesterday`"),
+                (
+                    "1.2.3.4 - - 17/May/2015:10:05:14 +0000",
+                    "error: missing timestamp",
+                ),
+                (
+                    "1.2.3.4 - - [17/May/2015:10:05:14 +0000",
+                    "error: bad timestamp `17/May/2015:10:05:14 +0000`",
+                ),
+                (
+                    "1.2.3.4 - - [yesterday] \"GET / HTTP/1.1\" 200 1",
+                    "error: bad timestamp `yesterday`",
+                ),
                 (&line("1.2.3.4 - -", ""), "error: missing request line"),
-                (&line("1.2.3.4 - -", "GET / HTTP/1.1 200 1"), "error: missing request line"),
-                (&line("1.2.3.4 - -", r#""GET / HTTP/1.1 200 1"#), "error: unterminated request line"),
-                (&line("1.2.3.4 - -", r#""GET / HTTP/1.1\" 200 1"#), "error: unterminated request line"),
-                (&line("1.2.3.4 - -", r#""GET / HTTP/1.1""#), "error: missing status"),
-                (&line("1.2.3.4 - -", r#""GET / HTTP/1.1" - - "-" "x""#), "error: bad status `-`"),
-                (&line("1.2.3.4 - -", r#""GET / HTTP/1.1" 2000 1"#), "error: bad status `2000`"),
-                (&line("1.2.3.4 - -", r#""GET / HTTP/1.1" 200 1 "-" "Mozilla/5.0 (trunc"#), "error: unterminated user agent"),
-                (&line("1.2.3.4 - -", r#""GET / HTTP/1.1" 200 1 "-"#), "error: unterminated referer"),
+                (
+                    &line("1.2.3.4 - -", "GET / HTTP/1.1 200 1"),
+                    "error: missing request line",
+                ),
+                (
+                    &line("1.2.3.4 - -", r#""GET / HTTP/1.1 200 1"#),
+                    "error: unterminated request line",
+                ),
+                (
+                    &line("1.2.3.4 - -", r#""GET / HTTP/1.1\" 200 1"#),
+                    "error: unterminated request line",
+                ),
+                (
+                    &line("1.2.3.4 - -", r#""GET / HTTP/1.1""#),
+                    "error: missing status",
+                ),
+                (
+                    &line("1.2.3.4 - -", r#""GET / HTTP/1.1" - - "-" "x""#),
+                    "error: bad status `-`",
+                ),
+                (
+                    &line("1.2.3.4 - -", r#""GET / HTTP/1.1" 2000 1"#),
+                    "error: bad status `2000`",
+                ),
+                (
+                    &line(
+                        "1.2.3.4 - -",
+                        r#""GET / HTTP/1.1" 200 1 "-" "Mozilla/5.0 (trunc"#,
+                    ),
+                    "error: unterminated user agent",
+                ),
+                (
+                    &line("1.2.3.4 - -", r#""GET / HTTP/1.1" 200 1 "-"#),
+                    "error: unterminated referer",
+                ),
             ],
         );
     }
@@ -426,6 +510,8 @@ mod tests {
             (r"\x+1", r"\x+1"),
             (r"\\\\", r"\\"),
             (r"\x41\x42", "AB"),
+            (r"\xc3\xa9\x22", "é\""),
+            (r"\xe4\xe5", r"\xe4\xe5"),
         ] {
             assert_eq!(unescape(raw), expected, "raw {raw:?}");
         }

@@ -13,9 +13,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::timestamp::{from_epoch_number, TimeCache};
-use super::{
-    excerpt, header_value, parse_client, parse_status, LineError, LogEntry, Request,
-};
+use super::{excerpt, header_value, parse_client, parse_status, LineError, LogEntry, Request};
 
 /// How deep `request` and `headers` objects may nest before they are ignored.
 const MAX_DEPTH: u8 = 3;
@@ -28,8 +26,9 @@ pub(super) fn parse<'a>(line: &'a str, times: &mut TimeCache) -> Result<LogEntry
         fields: &mut fields,
         depth: 0,
     }
-    .deserialize(&mut deserializer)?;
-    deserializer.end()?;
+    .deserialize(&mut deserializer)
+    .and_then(|()| deserializer.end())
+    .map_err(LineError::Json)?;
     fields.into_entry(times)
 }
 
@@ -201,8 +200,8 @@ impl<'a> Fields<'a> {
     /// Checks and converts the collected values into an entry.
     fn into_entry(self, times: &mut TimeCache) -> Result<LogEntry<'a>, LineError> {
         let client_text = self.client.text().ok_or(LineError::MissingClient)?;
-        let client =
-            parse_client(&client_text).ok_or_else(|| LineError::BadClient(excerpt(&client_text)))?;
+        let client = parse_client(&client_text)
+            .ok_or_else(|| LineError::BadClient(excerpt(&client_text)))?;
         let time_ms = read_time(self.time.value(), times)?;
         let status = read_status(self.status.value())?;
 
@@ -229,8 +228,9 @@ fn read_time(value: Option<Scalar<'_>>, times: &mut TimeCache) -> Result<u64, Li
         Scalar::Text(text) => times
             .parse(&text)
             .ok_or_else(|| LineError::BadTimestamp(excerpt(&text))),
-        Scalar::Number(seconds) => from_epoch_number(seconds)
-            .ok_or_else(|| LineError::BadTimestamp(seconds.to_string())),
+        Scalar::Number(seconds) => {
+            from_epoch_number(seconds).ok_or_else(|| LineError::BadTimestamp(seconds.to_string()))
+        }
     }
 }
 

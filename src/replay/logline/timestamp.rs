@@ -7,6 +7,10 @@
 //! (`2015-05-17T10:05:14.123Z`, also with a space for `T` or no zone, read as UTC), and a bare
 //! number of seconds since the epoch such as nginx's `$msec`.
 
+/// The last millisecond of the year 9999, beyond which no timestamp is believed: the text
+/// formats cannot go further, and a number that does is garbage.
+const MAX_MILLIS: u64 = 253_402_300_799_999;
+
 /// Remembers the last timestamp text and its value, so a run of lines stamped with the same
 /// second costs one comparison each instead of a parse.
 #[derive(Debug, Default)]
@@ -62,8 +66,8 @@ pub(super) fn from_epoch_number(value: f64) -> Option<u64> {
         v if v < 1e17 => v / 1e3,
         v => v / 1e6,
     };
-    // The float-to-integer cast saturates; values this large were rejected above anyway.
-    Some(millis.round() as u64)
+    // The cast saturates, and anything that large is rejected just after.
+    Some(millis.round() as u64).filter(|&millis| millis <= MAX_MILLIS)
 }
 
 /// Parses `dd/Mon/yyyy:HH:MM:SS[.fff] [±hhmm]`; without a zone the time is taken as UTC.
@@ -165,10 +169,10 @@ fn combine(
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
-    let local_secs = days_since_epoch(year as i64, month as i64, day as i64) * 86_400
-        + seconds as i64;
+    let local_secs =
+        days_since_epoch(year as i64, month as i64, day as i64) * 86_400 + seconds as i64;
     let utc_secs = u64::try_from(local_secs - offset_secs).ok()?;
-    Some(utc_secs * 1000 + fraction_ms)
+    Some(utc_secs * 1000 + fraction_ms).filter(|&millis| millis <= MAX_MILLIS)
 }
 
 /// Counts the days from 1970-01-01 to the given proleptic Gregorian date.
@@ -263,6 +267,9 @@ mod tests {
             ("1431857114", Some(1_431_857_114_000)),
             ("1431857114.123", Some(1_431_857_114_123)),
             ("1431857114123", Some(1_431_857_114_123)),
+            ("1431857114123456", Some(1_431_857_114_123)),
+            ("1431857114123456789", Some(1_431_857_114_123)),
+            ("31/Dec/9999:23:59:59 +0000", Some(MAX_MILLIS - 999)),
         ]);
     }
 
@@ -289,15 +296,26 @@ mod tests {
             ("NaN", None),
             ("-5", None),
             ("inf", None),
+            ("1e300", None),
+            ("31/Dec/9999:23:59:59 -0100", None),
         ]);
     }
 
     #[test]
     fn cache_follows_the_text() {
         let mut cache = TimeCache::default();
-        assert_eq!(cache.parse("17/May/2015:10:05:14 +0000"), Some(1_431_857_114_000));
-        assert_eq!(cache.parse("17/May/2015:10:05:15 +0000"), Some(1_431_857_115_000));
+        assert_eq!(
+            cache.parse("17/May/2015:10:05:14 +0000"),
+            Some(1_431_857_114_000)
+        );
+        assert_eq!(
+            cache.parse("17/May/2015:10:05:15 +0000"),
+            Some(1_431_857_115_000)
+        );
         assert_eq!(cache.parse("bogus"), None);
-        assert_eq!(cache.parse("17/May/2015:10:05:15 +0000"), Some(1_431_857_115_000));
+        assert_eq!(
+            cache.parse("17/May/2015:10:05:15 +0000"),
+            Some(1_431_857_115_000)
+        );
     }
 }
