@@ -163,18 +163,29 @@ fn read(doc: &YamlDoc, problems: &mut Vec<Problem>) -> ServerConfig {
         problems.push(doc.problem("policy", "missing: the path of the policy file"));
     }
     let base = doc.file().parent().unwrap_or(Path::new("."));
-    let threads: i64 = doc.section::<Option<i64>>("threads", problems).flatten().unwrap_or(2);
+    let threads: i64 = doc
+        .section::<Option<i64>>("threads", problems)
+        .flatten()
+        .unwrap_or(2);
     if !(1..=256).contains(&threads) {
-        problems.push(doc.problem("threads", format!("must be between 1 and 256, got {threads}")));
+        problems.push(doc.problem(
+            "threads",
+            format!("must be between 1 and 256, got {threads}"),
+        ));
     }
-    let scoring = doc.section::<Option<bool>>("scoring", problems).flatten().unwrap_or(true);
+    let scoring = doc
+        .section::<Option<bool>>("scoring", problems)
+        .flatten()
+        .unwrap_or(true);
     let store: StoreConfig = doc.section("store", problems).unwrap_or_default();
     if store.max_clients < 1 {
         let message = format!("must be at least 1, got {}", store.max_clients);
         problems.push(doc.problem("store.max_clients", message));
     }
     let timeouts: TimeoutsConfig = doc.section("timeouts", problems).unwrap_or_default();
-    let interval = doc.section::<Option<Span>>("health_check_interval", problems).flatten();
+    let interval = doc
+        .section::<Option<Span>>("health_check_interval", problems)
+        .flatten();
     ServerConfig {
         file: doc.file().to_path_buf(),
         listen,
@@ -294,8 +305,11 @@ mod tests {
 
     #[test]
     fn upstream_addresses_are_resolved() {
-        let config = load("listen: 127.0.0.1:0\npolicy: p.yaml\nupstreams: [\"127.0.0.1:9\"]\n")
-            .unwrap();
-        assert_eq!(config.upstreams, Upstreams::Addresses(vec!["127.0.0.1:9".parse().unwrap()]));
+        let config =
+            load("listen: 127.0.0.1:0\npolicy: p.yaml\nupstreams: [\"127.0.0.1:9\"]\n").unwrap();
+        assert_eq!(
+            config.upstreams,
+            Upstreams::Addresses(vec!["127.0.0.1:9".parse().unwrap()])
+        );
     }
 }

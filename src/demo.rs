@@ -67,12 +67,18 @@ impl DemoSite {
             location,
             body,
         };
-        let page = |title: &str, body: &str| answer(StatusCode::OK, html, None, render_page(title, body));
+        let page =
+            |title: &str, body: &str| answer(StatusCode::OK, html, None, render_page(title, body));
         let found = |to| answer(StatusCode::FOUND, html, Some(to), String::new());
         match (method, path) {
             (_, "/") => page("Welcome", "<p>This is the rapsheet demo site.</p>"),
             (_, "/about") => page("About", "<p>A site that exists to be protected.</p>"),
-            (_, "/blog") => answer(StatusCode::MOVED_PERMANENTLY, html, Some("/blog/"), String::new()),
+            (_, "/blog") => answer(
+                StatusCode::MOVED_PERMANENTLY,
+                html,
+                Some("/blog/"),
+                String::new(),
+            ),
             (_, "/blog/") => page("Blog", BLOG_INDEX),
             (_, "/blog/first-post") => page("First post", "<p>Hello.</p>"),
             (_, "/static/site.css") => answer(StatusCode::OK, "text/css", None, CSS.into()),
@@ -83,7 +89,12 @@ impl DemoSite {
             (_, "/account") => found("/login"),
             (_, "/admin") => found("/admin/"),
             (_, "/health") => answer(StatusCode::OK, "text/plain", None, "ok\n".into()),
-            _ => answer(StatusCode::NOT_FOUND, html, None, render_page("Not found", NOT_FOUND)),
+            _ => answer(
+                StatusCode::NOT_FOUND,
+                html,
+                None,
+                render_page("Not found", NOT_FOUND),
+            ),
         }
     }
 }

@@ -46,13 +46,24 @@ pub enum DetectError {
 
 /// Yields the entries of a list file with their 1-based line numbers.
 ///
-/// Blank lines and lines whose first non-blank character is `#` are skipped, and entries are
-/// trimmed, so every list in `conf/lists/` shares one syntax.
-pub(crate) fn list_entries(text: &str) -> impl Iterator<Item = (usize, &str)> {
+/// Every list in `conf/lists/` shares one syntax: entries are trimmed, blank lines are
+/// skipped, and a `#` at the start of a line or after white space starts a comment (so a `#`
+/// inside a pattern, as in a URL fragment, survives).
+pub fn list_entries(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.lines()
         .enumerate()
-        .map(|(index, line)| (index + 1, line.trim()))
-        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(|(index, line)| (index + 1, strip_comment(line).trim()))
+        .filter(|(_, line)| !line.is_empty())
+}
+
+fn strip_comment(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    for (i, byte) in bytes.iter().enumerate() {
+        if *byte == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()) {
+            return &line[..i];
+        }
+    }
+    line
 }
 
 #[cfg(test)]
@@ -61,8 +72,8 @@ mod tests {
 
     #[test]
     fn list_entries_skip_comments_and_blanks_and_keep_line_numbers() {
-        let text = "# header\n\n  nikto  \n#x\nsqlmap\n";
+        let text = "# header\n\n  nikto  # scanner\n#x\nsqlmap\n/a#b\n";
         let entries: Vec<_> = list_entries(text).collect();
-        assert_eq!(entries, vec![(3, "nikto"), (5, "sqlmap")]);
+        assert_eq!(entries, vec![(3, "nikto"), (5, "sqlmap"), (6, "/a#b")]);
     }
 }

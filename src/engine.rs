@@ -18,6 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::header;
+
+use crate::detect::payload::{Location, PayloadMatcher, PayloadSet};
 use crate::policy::Policy;
 use crate::store::{BanCause, Offender, Store, StoreLimits};
 pub use facts::RequestFacts;
@@ -180,7 +183,8 @@ impl Fired {
     }
 
     fn bits(&self) -> u16 {
-        self.iter().fold(0, |bits, (signal, _)| bits | 1 << signal.index())
+        self.iter()
+            .fold(0, |bits, (signal, _)| bits | 1 << signal.index())
     }
 
     fn iter(&self) -> impl Iterator<Item = (Signal, u16)> + '_ {
@@ -272,12 +276,10 @@ impl Engine {
                 record.responses.update(epoch, |payload| {
                     window::add_pair(payload, 1, u16::from(status == 404))
                 });
-                let (total, not_found) = record
-                    .responses
-                    .fold(epoch, (0, 0), |(t, n), payload| {
-                        let (pt, pn) = window::split_pair(payload);
-                        (t + pt, n + pn)
-                    });
+                let (total, not_found) = record.responses.fold(epoch, (0, 0), |(t, n), payload| {
+                    let (pt, pn) = window::split_pair(payload);
+                    (t + pt, n + pn)
+                });
                 if total >= rule.min_responses {
                     let ratio = f64::from(not_found) / f64::from(total);
                     let level = rule.levels.iter().rev().find(|level| ratio >= level.ratio);
@@ -291,7 +293,9 @@ impl Engine {
             let path_hash = hash32(trim_path(request.path));
             match status {
                 301 | 302 | 303 | 307 | 308 => record.note_redirect(path_hash),
-                404 if record.was_redirected(path_hash) => fired.push(Signal::RedirectProbe, points),
+                404 if record.was_redirected(path_hash) => {
+                    fired.push(Signal::RedirectProbe, points)
+                }
                 _ => {}
             }
         }
@@ -340,7 +344,10 @@ impl Engine {
         let key = policy.client_key(ip);
         let banned = match self.store.client(key) {
             Some(record) => record.banned_until_ms() > now_ms,
-            None => self.store.offender(key).is_some_and(|o| o.is_banned(now_ms)),
+            None => self
+                .store
+                .offender(key)
+                .is_some_and(|o| o.is_banned(now_ms)),
         };
         banned || self.subnet_banned(policy, key, now_ms)
     }
@@ -362,7 +369,10 @@ impl Engine {
             started_ms: now_ms,
             until_ms,
             strikes,
-            score: self.store.client(key).map_or(0, |r| r.score(policy, now_ms)),
+            score: self
+                .store
+                .client(key)
+                .map_or(0, |r| r.score(policy, now_ms)),
             cause: BanCause::Manual(reason),
             signals: Vec::new(),
             retain: retain(policy, length),
@@ -402,13 +412,32 @@ impl Engine {
                 fired.push(Signal::ForeignReferer, rule.points);
             }
         }
-        if let (Some(rule), Some(paths)) = (&policy.signals.danger_hits, &policy.lists.danger_paths) {
+        if let (Some(points), Some(agents)) = (
+            policy.signals.scanner_user_agent,
+            &policy.lists.bad_user_agents,
+        ) {
+            if request
+                .user_agent
+                .is_some_and(|ua| agents.matches(ua).is_some())
+            {
+                fired.push(Signal::ScannerUserAgent, points);
+            }
+        }
+        if let Some(payloads) = &policy.lists.payloads {
+            for kind in scan_payloads(payloads, request).iter() {
+                let signal = Signal::from(kind);
+                fired.push(signal, policy.signals.payload_points[signal.index()]);
+            }
+        }
+        if let (Some(rule), Some(paths)) = (&policy.signals.danger_hits, &policy.lists.danger_paths)
+        {
             if !is_static && paths.matches(request.path) {
                 let fresh = record
                     .signal(Signal::DangerHits)
                     .is_none_or(|state| !state.is_live(now_secs, decay_secs(policy)));
                 let distinct = record.note_danger_path(hash32(trim_path(request.path)), fresh);
-                let points = (u32::from(rule.points_per_path) * distinct).min(u32::from(rule.max_points));
+                let points =
+                    (u32::from(rule.points_per_path) * distinct).min(u32::from(rule.max_points));
                 fired.push(Signal::DangerHits, points as u16);
             }
         }
@@ -599,7 +628,10 @@ impl Engine {
 fn ban_length(policy: &Policy, key: IpAddr, strikes: u32, now_ms: u64) -> Duration {
     let repeat = &policy.repeat_offenders;
     let base = policy.ban_for.as_secs_f64();
-    let grown = base * repeat.multiplier.powi(strikes.saturating_sub(1).min(64) as i32);
+    let grown = base
+        * repeat
+            .multiplier
+            .powi(strikes.saturating_sub(1).min(64) as i32);
     let capped = grown.min(repeat.max_ban.as_secs_f64().max(base));
     let unit = (mix(&(key, strikes, now_ms)) % 2001) as f64 / 1000.0 - 1.0;
     Duration::from_secs_f64((capped * (1.0 + repeat.jitter * unit)).max(1.0))
@@ -617,6 +649,48 @@ fn decay_secs(policy: &Policy) -> u32 {
 fn mix(value: &impl std::hash::Hash) -> u64 {
     use std::hash::BuildHasher;
     foldhash::fast::FixedState::with_seed(0x7a9_5eed).hash_one(value)
+}
+
+/// Headers never scanned for payloads: browsers send them on every request with a fixed
+/// grammar, or they are scanned on their own (User-Agent, Referer, Cookie).
+const UNSCANNED_HEADERS: &[header::HeaderName] = &[
+    header::HOST,
+    header::USER_AGENT,
+    header::REFERER,
+    header::COOKIE,
+    header::ACCEPT,
+    header::ACCEPT_ENCODING,
+    header::ACCEPT_LANGUAGE,
+    header::CACHE_CONTROL,
+    header::CONNECTION,
+    header::CONTENT_LENGTH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_NONE_MATCH,
+    header::PRAGMA,
+    header::TE,
+    header::UPGRADE_INSECURE_REQUESTS,
+];
+
+/// The payload kinds in the request line and headers.
+fn scan_payloads(payloads: &PayloadMatcher, request: &RequestFacts) -> PayloadSet {
+    let mut found = payloads.scan(Location::Path, request.path);
+    let mut add = |location, text: Option<&str>| {
+        if let Some(text) = text {
+            found = found.union(payloads.scan(location, text));
+        }
+    };
+    add(Location::Query, request.query);
+    add(Location::Header, request.user_agent);
+    add(Location::Header, request.referer);
+    add(Location::Cookie, request.cookie);
+    for (name, value) in request.headers.into_iter().flatten() {
+        let browser_grammar = name.as_str().starts_with("sec-") || name.as_str() == "priority";
+        if browser_grammar || UNSCANNED_HEADERS.contains(name) {
+            continue;
+        }
+        add(Location::Header, std::str::from_utf8(value.as_bytes()).ok());
+    }
+    found
 }
 
 /// A path without trailing slashes, so `/admin` and `/admin/` are the same path.
@@ -665,7 +739,10 @@ fn evidence_of(request: &RequestFacts, status: u16, now_ms: u64) -> Evidence {
     target.push_str(cut(request.path, EVIDENCE_FIELD_MAX));
     if let Some(query) = request.query {
         target.push('?');
-        target.push_str(cut(query, EVIDENCE_FIELD_MAX - target.len().min(EVIDENCE_FIELD_MAX)));
+        target.push_str(cut(
+            query,
+            EVIDENCE_FIELD_MAX - target.len().min(EVIDENCE_FIELD_MAX),
+        ));
     }
     Evidence {
         id: 0,
@@ -673,7 +750,9 @@ fn evidence_of(request: &RequestFacts, status: u16, now_ms: u64) -> Evidence {
         method: cut(request.method, 16).into(),
         target: target.into(),
         status,
-        user_agent: request.user_agent.map(|ua| cut(ua, EVIDENCE_FIELD_MAX).into()),
+        user_agent: request
+            .user_agent
+            .map(|ua| cut(ua, EVIDENCE_FIELD_MAX).into()),
         referer: request.referer.map(|r| cut(r, EVIDENCE_FIELD_MAX).into()),
         signals: 0,
     }

@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod detect;
 pub mod engine;
 pub mod metrics;
 pub mod policy;

@@ -7,9 +7,7 @@
 //! so several proxies in one process (the integration tests) each count their own. Labelled
 //! children are resolved once here; the request path only increments atomics.
 
-use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::engine::{Action, Reason, Signal};
 
@@ -93,7 +91,9 @@ impl Metrics {
             engine_seconds: histogram(
                 "rapsheet_engine_seconds",
                 "Time spent in the scoring engine per request",
-                vec![1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 5e-5, 1e-4, 1e-3],
+                vec![
+                    1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 5e-5, 1e-4, 1e-3,
+                ],
             ),
             bans_started: counter_vec(
                 "rapsheet_bans_started_total",

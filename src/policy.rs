@@ -12,15 +12,18 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
+use crate::detect::payload::{PayloadMatcher, PayloadVocab};
+use crate::detect::user_agent::UserAgentMatcher;
+use crate::detect::DetectError;
 use crate::engine::{Severity, Signal};
 use crate::yaml::{check_mapping_keys, Problem, Problems, YamlDoc};
-use lists::{CidrSet, HostList, ListFile, PathList};
-pub use schema::{Mode, TarpitStyle};
+use lists::{read_list_text, CidrSet, HostList, ListFile, PathList};
 use schema::{
     BurstConfig, DangerHitsConfig, ForeignRefererConfig, ListsConfig, NotFoundRatioConfig,
     PointsConfig, RepeatOffendersConfig, SeverityConfig, Span, SubnetBansConfig, TarpitConfig,
     UaRotationConfig,
 };
+pub use schema::{Mode, TarpitStyle};
 
 /// The highest points a single signal level may carry.
 pub const MAX_POINTS: i64 = 1000;
@@ -232,12 +235,15 @@ impl Signals {
 
     /// The number of signals that are on.
     pub fn count(&self) -> usize {
-        Signal::ALL.iter().filter(|signal| self.is_on(**signal)).count()
+        Signal::ALL
+            .iter()
+            .filter(|signal| self.is_on(**signal))
+            .count()
     }
 }
 
 /// The compiled lists.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Lists {
     /// Never scored or refused.
     pub allowlist: CidrSet,
@@ -247,6 +253,20 @@ pub struct Lists {
     pub danger_paths: Option<PathList>,
     /// Referrer hosts that are never foreign: search engines, social sites.
     pub known_referrers: Option<HostList>,
+    /// User-Agents of scanners and attack tools.
+    pub bad_user_agents: Option<UserAgentMatcher>,
+    /// The payload detectors, built when any payload signal is on.
+    pub payloads: Option<PayloadMatcher>,
+}
+
+impl std::fmt::Debug for Lists {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lists")
+            .field("allowlist", &self.allowlist)
+            .field("blocklist", &self.blocklist)
+            .field("entries", &self.entry_count())
+            .finish()
+    }
 }
 
 impl Lists {
@@ -256,6 +276,10 @@ impl Lists {
             + self.blocklist.len()
             + self.danger_paths.as_ref().map_or(0, PathList::len)
             + self.known_referrers.as_ref().map_or(0, HostList::len)
+            + self
+                .bad_user_agents
+                .as_ref()
+                .map_or(0, UserAgentMatcher::len)
     }
 }
 
@@ -287,7 +311,8 @@ impl Policy {
         match key {
             IpAddr::V4(v4) => {
                 let prefix = self.subnet_bans.ipv4_prefix;
-                let bits = u32::from(v4) & (u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0));
+                let bits =
+                    u32::from(v4) & (u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0));
                 (IpAddr::V4(bits.into()), prefix)
             }
             IpAddr::V6(v6) => {
@@ -352,7 +377,10 @@ impl<'a> PolicyReader<'a> {
 
     fn read(mut self) -> Result<Policy, Problems> {
         self.doc.check_keys(TOP_KEYS, &mut self.problems);
-        let mode = self.section::<Option<Mode>>("mode").flatten().unwrap_or_default();
+        let mode = self
+            .section::<Option<Mode>>("mode")
+            .flatten()
+            .unwrap_or_default();
         let block_at = self.threshold("block_at", 100);
         let tarpit_at = self.optional_threshold("tarpit_at");
         if let Some(tarpit_at) = tarpit_at.filter(|at| *at >= block_at) {
@@ -395,7 +423,8 @@ impl<'a> PolicyReader<'a> {
 
     fn optional_threshold(&mut self, key: &str) -> Option<u32> {
         let value = self.section::<Option<i64>>(key).flatten()?;
-        self.in_range(key, value, 1, MAX_THRESHOLD).map(|v| v as u32)
+        self.in_range(key, value, 1, MAX_THRESHOLD)
+            .map(|v| v as u32)
     }
 
     fn threshold(&mut self, key: &str, default: u32) -> u32 {
@@ -428,12 +457,17 @@ impl<'a> PolicyReader<'a> {
     }
 
     fn prefix(&mut self, key: &str, default: i64, max: i64) -> u8 {
-        let value = self.section::<Option<i64>>(key).flatten().unwrap_or(default);
+        let value = self
+            .section::<Option<i64>>(key)
+            .flatten()
+            .unwrap_or(default);
         self.in_range(key, value, 1, max).unwrap_or(default) as u8
     }
 
     fn severity(&mut self) -> SeverityBands {
-        let config = self.section::<SeverityConfig>("severity").unwrap_or_default();
+        let config = self
+            .section::<SeverityConfig>("severity")
+            .unwrap_or_default();
         let medium = self.in_range("severity.medium", config.medium, 1, MAX_THRESHOLD);
         let high = self.in_range("severity.high", config.high, 1, MAX_THRESHOLD);
         let critical = self.in_range("severity.critical", config.critical, 1, MAX_THRESHOLD);
@@ -476,7 +510,9 @@ impl<'a> PolicyReader<'a> {
     }
 
     fn subnet_bans(&mut self) -> SubnetBans {
-        let config = self.section::<SubnetBansConfig>("subnet_bans").unwrap_or_default();
+        let config = self
+            .section::<SubnetBansConfig>("subnet_bans")
+            .unwrap_or_default();
         let ban_after = self.in_range("subnet_bans.ban_after", config.ban_after, 0, 65_536);
         let ipv4 = self.in_range("subnet_bans.ipv4_prefix", config.ipv4_prefix, 8, 32);
         let ipv6 = self.in_range("subnet_bans.ipv6_prefix", config.ipv6_prefix, 16, 128);
@@ -500,7 +536,9 @@ impl<'a> PolicyReader<'a> {
     }
 
     fn site_hosts(&mut self) -> HostList {
-        let hosts = self.section::<Vec<String>>("site_hosts").unwrap_or_default();
+        let hosts = self
+            .section::<Vec<String>>("site_hosts")
+            .unwrap_or_default();
         let list = ListFile {
             path: self.doc.file().to_path_buf(),
             entries: hosts.into_iter().map(|host| (0, host)).collect(),
@@ -509,7 +547,10 @@ impl<'a> PolicyReader<'a> {
     }
 
     fn static_extensions(&mut self) -> Vec<Box<str>> {
-        match self.section::<Option<Vec<String>>>("static_extensions").flatten() {
+        match self
+            .section::<Option<Vec<String>>>("static_extensions")
+            .flatten()
+        {
             Some(extensions) => extensions
                 .into_iter()
                 .map(|ext| ext.trim_start_matches('.').to_ascii_lowercase().into())
@@ -589,7 +630,10 @@ impl<'a> PolicyReader<'a> {
                 let message = format!("must be above 0 and at most 1, got {}", level.ratio);
                 self.problem(&format!("{at}.ratio"), message);
             }
-            if levels.last().is_some_and(|last: &RatioLevel| last.ratio >= level.ratio) {
+            if levels
+                .last()
+                .is_some_and(|last: &RatioLevel| last.ratio >= level.ratio)
+            {
                 self.problem(&format!("{at}.ratio"), "levels must rise in ratio".into());
             }
             let points = self.points(&format!("{at}.points"), level.points);
@@ -598,7 +642,12 @@ impl<'a> PolicyReader<'a> {
                 points,
             });
         }
-        let min = self.in_range(&format!("{key}.min_responses"), config.min_responses, 1, 65_535);
+        let min = self.in_range(
+            &format!("{key}.min_responses"),
+            config.min_responses,
+            1,
+            65_535,
+        );
         NotFoundRatio {
             levels,
             min_responses: min.unwrap_or(1) as u32,
@@ -638,34 +687,136 @@ impl<'a> PolicyReader<'a> {
     /// Reads every list the policy names, relative to the policy file.
     fn lists(&mut self, mut policy: Policy) -> Policy {
         let config = self.section::<ListsConfig>("lists").unwrap_or_default();
-        let base = self.doc.file().parent().unwrap_or(Path::new(".")).to_path_buf();
-        let mut read = |this: &mut Self, name: &str, file: &Option<String>| {
+        let base = self
+            .doc
+            .file()
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let mut text_of = |this: &mut Self, name: &str, file: &Option<String>| {
             let path = base.join(file.as_ref()?);
             policy.files.push(path.clone());
-            match ListFile::read(&path) {
-                Ok(list) => Some(list),
+            match read_list_text(&path) {
+                Ok(text) => Some((path, text)),
                 Err(problem) => {
-                    let located = this.doc.problem(&format!("lists.{name}"), problem.to_string());
+                    let located = this
+                        .doc
+                        .problem(&format!("lists.{name}"), problem.to_string());
                     this.problems.push(located);
                     None
                 }
             }
         };
-        let allow = read(self, "allowlist", &config.allowlist);
-        let block = read(self, "blocklist", &config.blocklist);
-        let danger = read(self, "danger_paths", &config.danger_paths);
-        let referrers = read(self, "known_referrers", &config.known_referrers);
+        let allow = text_of(self, "allowlist", &config.allowlist);
+        let block = text_of(self, "blocklist", &config.blocklist);
+        let danger = text_of(self, "danger_paths", &config.danger_paths);
+        let referrers = text_of(self, "known_referrers", &config.known_referrers);
+        let agents = text_of(self, "bad_user_agents", &config.bad_user_agents);
+        let shells = text_of(self, "web_shells", &config.web_shells);
+        let files = text_of(self, "system_files", &config.system_files);
+        let commands = text_of(self, "shell_commands", &config.shell_commands);
+
         let problems = &mut self.problems;
+        let list = |(path, text): (PathBuf, String)| ListFile::parse(&path, &text);
+        let payloads_on = Signal::ALL
+            .into_iter()
+            .any(|signal| policy.signals.payload_points[signal.index()] > 0);
         policy.lists = Lists {
-            allowlist: allow.map(|l| CidrSet::from_list(&l, problems)).unwrap_or_default(),
-            blocklist: block.map(|l| CidrSet::from_list(&l, problems)).unwrap_or_default(),
-            danger_paths: danger.map(|l| PathList::from_list(&l, problems)),
-            known_referrers: referrers.map(|l| HostList::from_list(&l, problems)),
+            allowlist: allow
+                .map(|l| CidrSet::from_list(&list(l), problems))
+                .unwrap_or_default(),
+            blocklist: block
+                .map(|l| CidrSet::from_list(&list(l), problems))
+                .unwrap_or_default(),
+            danger_paths: danger.map(|l| PathList::from_list(&list(l), problems)),
+            known_referrers: referrers.map(|l| HostList::from_list(&list(l), problems)),
+            bad_user_agents: agents
+                .and_then(|(path, text)| detected(UserAgentMatcher::new(&text), &path, problems)),
+            payloads: payloads_on
+                .then(|| payload_matcher(shells, files, commands, problems))
+                .flatten(),
         };
         if policy.signals.danger_hits.is_some() && policy.lists.danger_paths.is_none() {
-            self.problem("lists.danger_paths", "danger_hits needs a danger_paths list".into());
+            self.problem(
+                "lists.danger_paths",
+                "danger_hits needs a danger_paths list".into(),
+            );
+        }
+        if policy.signals.scanner_user_agent.is_some() && config.bad_user_agents.is_none() {
+            let message = "scanner_user_agent needs a bad_user_agents list".into();
+            self.problem("lists.bad_user_agents", message);
         }
         policy
+    }
+}
+
+/// Builds the payload detectors from the named vocabulary lists, falling back to the shipped
+/// ones for a list the policy does not name.
+fn payload_matcher(
+    shells: Option<(PathBuf, String)>,
+    files: Option<(PathBuf, String)>,
+    commands: Option<(PathBuf, String)>,
+    problems: &mut Vec<Problem>,
+) -> Option<PayloadMatcher> {
+    let builtin = PayloadVocab::builtin();
+    let vocab = PayloadVocab {
+        web_shells: shells.as_ref().map_or(builtin.web_shells, |(_, text)| text),
+        system_files: files
+            .as_ref()
+            .map_or(builtin.system_files, |(_, text)| text),
+        shell_commands: commands
+            .as_ref()
+            .map_or(builtin.shell_commands, |(_, text)| text),
+    };
+    let path_of = |list: &str| {
+        let named = match list {
+            "web-shells" => &shells,
+            "system-files" => &files,
+            _ => &commands,
+        };
+        named
+            .as_ref()
+            .map_or_else(|| PathBuf::from(list), |(path, _)| path.clone())
+    };
+    match PayloadMatcher::new(&vocab) {
+        Ok(matcher) => Some(matcher),
+        Err(error) => {
+            let list = detect_error_list(&error);
+            problems.push(detect_problem(&error, &path_of(list)));
+            None
+        }
+    }
+}
+
+/// The matcher, or a problem located in `path` when the list could not be compiled.
+fn detected<T>(
+    built: Result<T, DetectError>,
+    path: &Path,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    built
+        .map_err(|error| problems.push(detect_problem(&error, path)))
+        .ok()
+}
+
+fn detect_error_list(error: &DetectError) -> &'static str {
+    match error {
+        DetectError::InvalidEntry { list, .. }
+        | DetectError::EmptyList { list }
+        | DetectError::Automaton { list, .. } => list,
+    }
+}
+
+fn detect_problem(error: &DetectError, path: &Path) -> Problem {
+    let line = match error {
+        DetectError::InvalidEntry { line, .. } => Some(*line),
+        _ => None,
+    };
+    Problem {
+        file: path.to_path_buf(),
+        line,
+        key: String::new(),
+        message: error.to_string(),
     }
 }
 

@@ -19,8 +19,8 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header;
-use pingora::listeners::ConnectionFilter;
 use pingora::lb::{selection::RoundRobin, LoadBalancer};
+use pingora::listeners::ConnectionFilter;
 use pingora::prelude::HttpPeer;
 use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
 use pingora::proxy::{ProxyHttp, Session};
@@ -51,7 +51,9 @@ impl Shared {
     /// Shared state around `engine` and `policy`.
     pub fn new(engine: Engine, policy: Policy, clock: Arc<dyn Clock>) -> Shared {
         let metrics = Metrics::new();
-        metrics.store_capacity.set(engine.store().limits().max_clients as i64);
+        metrics
+            .store_capacity
+            .set(engine.store().limits().max_clients as i64);
         Shared {
             engine,
             policy: ArcSwap::from_pointee(policy),
@@ -81,7 +83,10 @@ impl Shared {
         let ttl_secs = decision.until_ms.saturating_sub(now_ms) / 1000;
         let signals = signal_list(decision);
         let mode = mode_name(policy.mode);
-        self.metrics.bans_started.with_label_values(&["score"]).inc();
+        self.metrics
+            .bans_started
+            .with_label_values(&["score"])
+            .inc();
         tracing::info!(
             reference = %decision.reference,
             client.ip = %decision.client,
@@ -213,6 +218,7 @@ fn facts(session: &Session, client: IpAddr) -> RequestFacts<'_> {
         user_agent: text(header::USER_AGENT),
         referer: text(header::REFERER),
         cookie: text(header::COOKIE),
+        headers: Some(&request.headers),
     }
 }
 
@@ -247,7 +253,9 @@ impl ProxyHttp for RapsheetProxy {
     /// before its next request and how long each read of a later request head may take.
     async fn early_request_filter(&self, session: &mut Session, _: &mut RequestCtx) -> Result<()> {
         session.set_keepalive(Some(self.keepalive_secs));
-        session.as_downstream_mut().set_read_timeout(Some(self.request_header));
+        session
+            .as_downstream_mut()
+            .set_read_timeout(Some(self.request_header));
         Ok(())
     }
 
@@ -265,8 +273,14 @@ impl ProxyHttp for RapsheetProxy {
         let now_ms = self.shared.clock.now_ms();
 
         let started = Instant::now();
-        let outcome = self.shared.engine.on_request(&policy, &facts(session, client), now_ms);
-        self.shared.metrics.engine_seconds.observe(started.elapsed().as_secs_f64());
+        let outcome = self
+            .shared
+            .engine
+            .on_request(&policy, &facts(session, client), now_ms);
+        self.shared
+            .metrics
+            .engine_seconds
+            .observe(started.elapsed().as_secs_f64());
         self.shared.record(&policy, &outcome);
 
         let (action, reference) = (outcome.verdict.action, outcome.verdict.reference);
@@ -333,10 +347,13 @@ impl ProxyHttp for RapsheetProxy {
         };
         let now_ms = self.shared.clock.now_ms();
         let request = facts(session, scored.client);
-        let learned = self
-            .shared
-            .engine
-            .on_response(&scored.policy, &request, &scored.outcome, status, now_ms);
+        let learned = self.shared.engine.on_response(
+            &scored.policy,
+            &request,
+            &scored.outcome,
+            status,
+            now_ms,
+        );
         self.shared.metrics.count_fires(learned.fired);
         if let Some(decision) = &learned.decision {
             self.shared.report(&scored.policy, decision);

@@ -115,7 +115,9 @@ impl SubnetRecord {
     /// banned at `now_ms`.
     pub fn note_banned(&self, member: IpAddr, until_ms: u64, now_ms: u64) -> u32 {
         let mut state = self.state.lock();
-        state.banned_members.retain(|(ip, until)| *ip != member && *until > now_ms);
+        state
+            .banned_members
+            .retain(|(ip, until)| *ip != member && *until > now_ms);
         if state.banned_members.len() < SUBNET_MEMBERS_KEPT {
             state.banned_members.push((member, until_ms));
         }
@@ -125,7 +127,8 @@ impl SubnetRecord {
     /// Records that `member` carries points.
     pub fn note_scored(&self, member: IpAddr) {
         let mut state = self.state.lock();
-        if state.scored_members.len() < SUBNET_MEMBERS_KEPT && !state.scored_members.contains(&member)
+        if state.scored_members.len() < SUBNET_MEMBERS_KEPT
+            && !state.scored_members.contains(&member)
         {
             state.scored_members.push(member);
         }
@@ -153,7 +156,12 @@ impl SubnetRecord {
 struct RetainOffender;
 
 impl Expiry<IpAddr, Arc<Offender>> for RetainOffender {
-    fn expire_after_create(&self, _: &IpAddr, value: &Arc<Offender>, _: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _: &IpAddr,
+        value: &Arc<Offender>,
+        _: Instant,
+    ) -> Option<Duration> {
         Some(value.retain)
     }
 
@@ -278,7 +286,8 @@ impl Store {
 
     /// Notes that a subnet ban runs until `until_ms`.
     pub fn note_subnet_ban(&self, until_ms: u64) {
-        self.subnet_bans_until_ms.fetch_max(until_ms, Ordering::Relaxed);
+        self.subnet_bans_until_ms
+            .fetch_max(until_ms, Ordering::Relaxed);
     }
 
     /// True when some subnet ban may still run at `now_ms`.
@@ -293,7 +302,9 @@ impl Store {
 
     /// All offenders, for the ban list and snapshots.
     pub fn offenders(&self) -> impl Iterator<Item = (IpAddr, Arc<Offender>)> + '_ {
-        self.offenders.iter().map(|(key, offender)| (*key, offender))
+        self.offenders
+            .iter()
+            .map(|(key, offender)| (*key, offender))
     }
 
     /// All subnet records.

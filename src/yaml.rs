@@ -254,7 +254,10 @@ fn index_lines(text: &str) -> HashMap<String, usize> {
 /// What the indexer is inside of.
 enum Frame {
     /// A mapping; `pending` holds the key whose value comes next.
-    Map { path: String, pending: Option<String> },
+    Map {
+        path: String,
+        pending: Option<String>,
+    },
     /// A sequence and the index of its next item.
     Seq { path: String, next: usize },
 }
@@ -377,6 +380,9 @@ lists: [a, b]
         assert_eq!(problems[0].key, "burst.points");
         assert_eq!(problems[0].line, Some(2));
         let text = problems[0].to_string();
-        assert!(text.starts_with("p.yaml:2: burst.points: invalid value"), "{text}");
+        assert!(
+            text.starts_with("p.yaml:2: burst.points: invalid value"),
+            "{text}"
+        );
     }
 }

@@ -22,6 +22,9 @@ pub struct RequestFacts<'a> {
     pub referer: Option<&'a str>,
     /// The Cookie header.
     pub cookie: Option<&'a str>,
+    /// All request headers, when the edge has them (the proxy does, a log replay does not);
+    /// those not named above are scanned for payloads too.
+    pub headers: Option<&'a http::HeaderMap>,
 }
 
 impl<'a> RequestFacts<'a> {
@@ -41,6 +44,7 @@ impl<'a> RequestFacts<'a> {
             user_agent: None,
             referer: None,
             cookie: None,
+            headers: None,
         }
     }
 }
@@ -76,7 +80,10 @@ mod tests {
             ("http://www.google.ro/url?q=x", Some("www.google.ro")),
             ("https://user@example.com:8443/a", Some("example.com")),
             ("https://[2001:db8::1]:443/", Some("2001:db8::1")),
-            ("android-app://com.google.android.gm", Some("com.google.android.gm")),
+            (
+                "android-app://com.google.android.gm",
+                Some("com.google.android.gm"),
+            ),
             ("-", None),
             ("http:///nohost", None),
         ];

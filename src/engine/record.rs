@@ -160,7 +160,8 @@ impl ClientRecord {
     /// Counts a request at `now_ms`.
     pub fn touch(&self, now_ms: u64) {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        self.last_seen_secs.fetch_max(secs(now_ms), Ordering::Relaxed);
+        self.last_seen_secs
+            .fetch_max(secs(now_ms), Ordering::Relaxed);
     }
 
     /// Counts a request that fired a signal or was refused.
@@ -182,7 +183,8 @@ impl ClientRecord {
     pub fn restore_counts(&self, requests: u32, hostile: u32, first_secs: u32, last_secs: u32) {
         self.requests.fetch_add(requests, Ordering::Relaxed);
         self.hostile.fetch_add(hostile, Ordering::Relaxed);
-        self.first_seen_secs.fetch_min(first_secs, Ordering::Relaxed);
+        self.first_seen_secs
+            .fetch_min(first_secs, Ordering::Relaxed);
         self.last_seen_secs.fetch_max(last_secs, Ordering::Relaxed);
     }
 
@@ -299,7 +301,9 @@ impl ClientRecord {
             .filter(|signal| policy.signals.is_on(*signal))
             .filter_map(|signal| {
                 let state = self.signal(signal)?;
-                state.is_live(now_secs, decay_secs).then_some((signal, state.points))
+                state
+                    .is_live(now_secs, decay_secs)
+                    .then_some((signal, state.points))
             })
             .collect();
         live.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -311,7 +315,9 @@ impl ClientRecord {
     pub fn note_danger_path(&self, path_hash: u32, fresh: bool) -> u32 {
         let slots = &self.detail().danger_paths;
         if fresh {
-            slots.iter().for_each(|slot| slot.store(0, Ordering::Relaxed));
+            slots
+                .iter()
+                .for_each(|slot| slot.store(0, Ordering::Relaxed));
         }
         for slot in slots {
             match slot.compare_exchange(0, path_hash, Ordering::Relaxed, Ordering::Relaxed) {
@@ -329,7 +335,11 @@ impl ClientRecord {
     /// Remembers that `path_hash` was answered with a redirect.
     pub fn note_redirect(&self, path_hash: u32) {
         let detail = self.detail();
-        if detail.redirects.iter().any(|slot| slot.load(Ordering::Relaxed) == path_hash) {
+        if detail
+            .redirects
+            .iter()
+            .any(|slot| slot.load(Ordering::Relaxed) == path_hash)
+        {
             return;
         }
         let next = detail.redirect_next.fetch_add(1, Ordering::Relaxed) as usize;
@@ -339,7 +349,10 @@ impl ClientRecord {
     /// True when `path_hash` was answered with a redirect earlier.
     pub fn was_redirected(&self, path_hash: u32) -> bool {
         self.detail.get().is_some_and(|detail| {
-            detail.redirects.iter().any(|slot| slot.load(Ordering::Relaxed) == path_hash)
+            detail
+                .redirects
+                .iter()
+                .any(|slot| slot.load(Ordering::Relaxed) == path_hash)
         })
     }
 
@@ -439,6 +452,9 @@ mod tests {
         let kept = record.evidence();
         assert_eq!(kept.len(), EVIDENCE_KEPT);
         assert_eq!(kept[0].time_ms, 3);
-        assert_eq!((kept.last().unwrap().status, kept.last().unwrap().signals), (404, 3));
+        assert_eq!(
+            (kept.last().unwrap().status, kept.last().unwrap().signals),
+            (404, 3)
+        );
     }
 }

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::detect::payload::PayloadKind;
+
 /// A kind of behaviour the engine scores. Each kind counts once in a score, at the highest
 /// level it reached, until its points expire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -114,6 +116,18 @@ impl Signal {
             Signal::SqlInjection => "SQL injection payload",
             Signal::CommandInjection => "Command injection or remote code execution payload",
             Signal::WebShell => "Request for a web shell, backdoor or exploit path",
+        }
+    }
+}
+
+impl From<PayloadKind> for Signal {
+    fn from(kind: PayloadKind) -> Signal {
+        match kind {
+            PayloadKind::PathTraversal => Signal::PathTraversal,
+            PayloadKind::Xss => Signal::Xss,
+            PayloadKind::SqlInjection => Signal::SqlInjection,
+            PayloadKind::CommandInjection => Signal::CommandInjection,
+            PayloadKind::WebShell => Signal::WebShell,
         }
     }
 }

@@ -57,7 +57,9 @@ impl Step {
 }
 
 fn conf(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("conf").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("conf")
+        .join(name)
 }
 
 fn shipped(name: &str) -> Policy {
@@ -145,7 +147,10 @@ fn seed_session_reaches_165_with_the_six_signals() {
             (Signal::UaRotation, 25),
         ]
     );
-    assert_eq!(policy.severity.of(record.score(&policy, now)), Severity::Critical);
+    assert_eq!(
+        policy.severity.of(record.score(&policy, now)),
+        Severity::Critical
+    );
     let offender = engine.store().offender(key).unwrap();
     assert_eq!((offender.strikes, offender.score), (1, 165));
 }
@@ -172,10 +177,25 @@ fn page_loads_and_shared_addresses_pass_the_default_policy() {
         "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
     ];
     let assets = [
-        "/static/site.css", "/static/app.js", "/static/logo.png", "/static/font.woff2",
-        "/static/a.jpg", "/static/b.jpg", "/static/c.jpg", "/static/d.jpg", "/static/e.svg",
-        "/static/f.png", "/static/g.png", "/static/h.gif", "/static/i.webp", "/static/j.js",
-        "/static/k.css", "/static/l.ico", "/static/m.png", "/static/n.png", "/static/o.png",
+        "/static/site.css",
+        "/static/app.js",
+        "/static/logo.png",
+        "/static/font.woff2",
+        "/static/a.jpg",
+        "/static/b.jpg",
+        "/static/c.jpg",
+        "/static/d.jpg",
+        "/static/e.svg",
+        "/static/f.png",
+        "/static/g.png",
+        "/static/h.gif",
+        "/static/i.webp",
+        "/static/j.js",
+        "/static/k.css",
+        "/static/l.ico",
+        "/static/m.png",
+        "/static/n.png",
+        "/static/o.png",
         "/static/p.png",
     ];
     let pages = ["/", "/about", "/blog/", "/blog/post-1", "/contact"];
@@ -186,7 +206,11 @@ fn page_loads_and_shared_addresses_pass_the_default_policy() {
             steps.push(step(at, page, 200).agent(agent).referer(referer));
             for (i, asset) in assets.into_iter().enumerate() {
                 let ms = at + 40 * (i as u64 + 1);
-                steps.push(step(ms, asset, 200).agent(agent).referer("https://www.example.com/"));
+                steps.push(
+                    step(ms, asset, 200)
+                        .agent(agent)
+                        .referer("https://www.example.com/"),
+                );
             }
             steps.push(step(at + 900, "/favicon.ico", 404).agent(agent));
             at += 1_000;
@@ -215,7 +239,10 @@ fn a_repeat_offender_is_banned_longer_by_the_multiplier() {
         step(70_000 + 181_000, "/", 200).expect(Action::Allow, 0),
     ];
     let engine = check(&policy, &steps);
-    let offender = engine.store().offender("203.0.113.9".parse().unwrap()).unwrap();
+    let offender = engine
+        .store()
+        .offender("203.0.113.9".parse().unwrap())
+        .unwrap();
     assert_eq!(offender.strikes, 2);
 }
 
@@ -228,13 +255,25 @@ fn the_third_banned_member_bans_its_subnet() {
          signals: { danger_hits: { points_per_path: 30, max_points: 30 } }\n",
     );
     let steps = [
-        step(0, "/.env", 404).from("198.51.100.1").expect(Action::Block, 30),
-        step(10, "/.env", 404).from("198.51.100.2").expect(Action::Block, 30),
-        step(20, "/", 200).from("198.51.100.4").expect(Action::Allow, 0),
-        step(30, "/.env", 404).from("198.51.100.3").expect(Action::Block, 30),
+        step(0, "/.env", 404)
+            .from("198.51.100.1")
+            .expect(Action::Block, 30),
+        step(10, "/.env", 404)
+            .from("198.51.100.2")
+            .expect(Action::Block, 30),
+        step(20, "/", 200)
+            .from("198.51.100.4")
+            .expect(Action::Allow, 0),
+        step(30, "/.env", 404)
+            .from("198.51.100.3")
+            .expect(Action::Block, 30),
         // A fresh address of the same /24 is refused; the next /24 is not.
-        step(40, "/", 200).from("198.51.100.77").expect(Action::Block, 0),
-        step(50, "/", 200).from("198.51.101.77").expect(Action::Allow, 0),
+        step(40, "/", 200)
+            .from("198.51.100.77")
+            .expect(Action::Block, 0),
+        step(50, "/", 200)
+            .from("198.51.101.77")
+            .expect(Action::Allow, 0),
     ];
     check(&policy, &steps);
 }
@@ -242,8 +281,16 @@ fn the_third_banned_member_bans_its_subnet() {
 #[test]
 fn lists_apply_before_scoring() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("allow.txt"), "192.0.2.0/24\n2001:db8:a::/48\n").unwrap();
-    std::fs::write(dir.path().join("block.txt"), "198.51.100.7\n2001:db8:b::/48\n").unwrap();
+    std::fs::write(
+        dir.path().join("allow.txt"),
+        "192.0.2.0/24\n2001:db8:a::/48\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("block.txt"),
+        "198.51.100.7\n2001:db8:b::/48\n",
+    )
+    .unwrap();
     let policy = policy(&format!(
         "block_at: 10\nlists: {{ allowlist: {0}/allow.txt, blocklist: {0}/block.txt, \
          danger_paths: LISTS/danger-paths.txt }}\n\
@@ -251,11 +298,21 @@ fn lists_apply_before_scoring() {
         dir.path().display()
     ));
     let steps = [
-        step(0, "/.env", 404).from("192.0.2.5").expect(Action::Allow, 0),
-        step(0, "/.env", 404).from("2001:db8:a::5").expect(Action::Allow, 0),
-        step(0, "/", 200).from("198.51.100.7").expect(Action::Block, 0),
-        step(0, "/", 200).from("2001:db8:b:1::9").expect(Action::Block, 0),
-        step(0, "/", 200).from("198.51.100.8").expect(Action::Allow, 0),
+        step(0, "/.env", 404)
+            .from("192.0.2.5")
+            .expect(Action::Allow, 0),
+        step(0, "/.env", 404)
+            .from("2001:db8:a::5")
+            .expect(Action::Allow, 0),
+        step(0, "/", 200)
+            .from("198.51.100.7")
+            .expect(Action::Block, 0),
+        step(0, "/", 200)
+            .from("2001:db8:b:1::9")
+            .expect(Action::Block, 0),
+        step(0, "/", 200)
+            .from("198.51.100.8")
+            .expect(Action::Allow, 0),
     ];
     check(&policy, &steps);
 }
@@ -267,9 +324,15 @@ fn ipv6_clients_share_a_record_per_64() {
          signals: { danger_hits: { points_per_path: 10, max_points: 60 } }\n",
     );
     let steps = [
-        step(0, "/.env", 404).from("2001:db8:1:2::1").expect(Action::Allow, 10),
-        step(1, "/.git", 404).from("2001:db8:1:2::ffff").expect(Action::Allow, 20),
-        step(2, "/.aws", 404).from("2001:db8:1:3::1").expect(Action::Allow, 10),
+        step(0, "/.env", 404)
+            .from("2001:db8:1:2::1")
+            .expect(Action::Allow, 10),
+        step(1, "/.git", 404)
+            .from("2001:db8:1:2::ffff")
+            .expect(Action::Allow, 20),
+        step(2, "/.aws", 404)
+            .from("2001:db8:1:3::1")
+            .expect(Action::Allow, 10),
     ];
     check(&policy, &steps);
 }
@@ -302,7 +365,10 @@ fn a_signal_removed_from_the_policy_stops_counting() {
          signals: { redirect_probe: { points: 20 } }\n",
     );
     let engine = check(&with, &[step(0, "/.env", 404).expect(Action::Allow, 10)]);
-    let record = engine.store().client("203.0.113.9".parse().unwrap()).unwrap();
+    let record = engine
+        .store()
+        .client("203.0.113.9".parse().unwrap())
+        .unwrap();
     assert_eq!(record.score(&with, 1_000), 10);
     assert_eq!(record.score(&without, 1_000), 0);
 }
@@ -314,20 +380,29 @@ fn foreign_referers_respect_the_site_and_known_referrers() {
          signals: { foreign_referer: { points: 10 } }\n",
     );
     let steps = [
-        step(0, "/a", 200).referer("https://www.example.com/x").expect(Action::Allow, 0),
-        step(1, "/a", 200).referer("https://example.com/x").expect(Action::Allow, 0),
-        step(2, "/a", 200).referer("https://www.google.co.uk/").expect(Action::Allow, 0),
-        step(3, "/a.png", 200).referer("https://blog.other.net/").expect(Action::Allow, 0),
-        step(4, "/a", 200).referer("https://casino.example.org/").expect(Action::Allow, 10),
+        step(0, "/a", 200)
+            .referer("https://www.example.com/x")
+            .expect(Action::Allow, 0),
+        step(1, "/a", 200)
+            .referer("https://example.com/x")
+            .expect(Action::Allow, 0),
+        step(2, "/a", 200)
+            .referer("https://www.google.co.uk/")
+            .expect(Action::Allow, 0),
+        step(3, "/a.png", 200)
+            .referer("https://blog.other.net/")
+            .expect(Action::Allow, 0),
+        step(4, "/a", 200)
+            .referer("https://casino.example.org/")
+            .expect(Action::Allow, 10),
     ];
     check(&policy, &steps);
 }
 
 #[test]
 fn a_burst_counts_pages_not_assets_by_default() {
-    let policy = policy(
-        "block_at: 100\nsignals: { burst: { points: 35, requests: 5, within: 2s } }\n",
-    );
+    let policy =
+        policy("block_at: 100\nsignals: { burst: { points: 35, requests: 5, within: 2s } }\n");
     let mut steps: Vec<Step> = (0..20)
         .map(|i| step(i * 50, "/static/x.css", 200).expect(Action::Allow, 0))
         .collect();

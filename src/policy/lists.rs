@@ -30,24 +30,13 @@ impl ListFile {
     ///
     /// Fails with a problem naming the file when it cannot be read.
     pub fn read(path: &Path) -> Result<ListFile, Problem> {
-        let text = std::fs::read_to_string(path).map_err(|error| Problem {
-            file: path.to_path_buf(),
-            line: None,
-            key: String::new(),
-            message: format!("cannot read list: {error}"),
-        })?;
-        Ok(ListFile::parse(path, &text))
+        Ok(ListFile::parse(path, &read_list_text(path)?))
     }
 
     /// Splits `text` into entries.
     pub fn parse(path: &Path, text: &str) -> ListFile {
-        let entries = text
-            .lines()
-            .enumerate()
-            .filter_map(|(i, line)| {
-                let entry = strip_comment(line).trim();
-                (!entry.is_empty()).then(|| (i + 1, entry.to_string()))
-            })
+        let entries = crate::detect::list_entries(text)
+            .map(|(line, entry)| (line, entry.to_string()))
             .collect();
         ListFile {
             path: path.to_path_buf(),
@@ -66,16 +55,18 @@ impl ListFile {
     }
 }
 
-/// A `#` starts a comment at the start of a line or after white space, so that a `#` inside a
-/// pattern (a URL fragment) survives.
-fn strip_comment(line: &str) -> &str {
-    let bytes = line.as_bytes();
-    for (i, byte) in bytes.iter().enumerate() {
-        if *byte == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()) {
-            return &line[..i];
-        }
-    }
-    line
+/// The text of the list at `path`.
+///
+/// # Errors
+///
+/// Fails with a problem naming the file when it cannot be read.
+pub fn read_list_text(path: &Path) -> Result<String, Problem> {
+    std::fs::read_to_string(path).map_err(|error| Problem {
+        file: path.to_path_buf(),
+        line: None,
+        key: String::new(),
+        message: format!("cannot read list: {error}"),
+    })
 }
 
 /// A set of addresses and networks, IPv4 and IPv6, answering membership in one trie lookup.
@@ -160,7 +151,11 @@ pub struct PathList {
 impl PathList {
     /// Compiles the entries of `list`.
     pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> PathList {
-        let patterns: Vec<&str> = list.entries.iter().map(|(_, entry)| entry.as_str()).collect();
+        let patterns: Vec<&str> = list
+            .entries
+            .iter()
+            .map(|(_, entry)| entry.as_str())
+            .collect();
         let automaton = build_automaton(&patterns, list, problems);
         PathList {
             automaton,
@@ -203,7 +198,11 @@ pub struct HostList {
 impl HostList {
     /// Compiles the entries of `list`.
     pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> HostList {
-        let patterns: Vec<&str> = list.entries.iter().map(|(_, entry)| entry.as_str()).collect();
+        let patterns: Vec<&str> = list
+            .entries
+            .iter()
+            .map(|(_, entry)| entry.as_str())
+            .collect();
         let automaton = build_automaton(&patterns, list, problems);
         HostList {
             automaton,
@@ -262,7 +261,11 @@ mod tests {
     #[test]
     fn comments_and_blank_lines_are_dropped() {
         let parsed = list("# head\n\n10.0.0.1  # office\n/a#b\n");
-        let entries: Vec<_> = parsed.entries.iter().map(|(l, e)| (*l, e.as_str())).collect();
+        let entries: Vec<_> = parsed
+            .entries
+            .iter()
+            .map(|(l, e)| (*l, e.as_str()))
+            .collect();
         assert_eq!(entries, [(3, "10.0.0.1"), (4, "/a#b")]);
     }
 

@@ -146,6 +146,7 @@ pub struct ListsConfig {
     pub known_referrers: Option<String>,
     pub web_shells: Option<String>,
     pub system_files: Option<String>,
+    pub shell_commands: Option<String>,
 }
 
 /// One level of the 404 ratio signal.

@@ -6,7 +6,9 @@ use std::path::Path;
 use super::*;
 
 fn conf(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("conf").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("conf")
+        .join(name)
 }
 
 /// Loads `yaml` as a policy file in a fresh directory and returns its problems as
@@ -34,10 +36,14 @@ fn check(yaml: &str, expected: &[(Option<usize>, &str, &str)]) {
 
 #[test]
 fn shipped_policies_load() {
-    for name in ["policy.yaml", "policy-strict.yaml"] {
+    for (name, signals) in [("policy.yaml", 12), ("policy-strict.yaml", 6)] {
         let policy = Policy::load(&conf(name)).unwrap_or_else(|problems| panic!("{problems}"));
-        assert_eq!(policy.signals.count(), 6, "{name}");
-        assert!(policy.lists.danger_paths.as_ref().is_some_and(|l| l.len() > 50));
+        assert_eq!(policy.signals.count(), signals, "{name}");
+        assert!(policy
+            .lists
+            .danger_paths
+            .as_ref()
+            .is_some_and(|l| l.len() > 50));
     }
 }
 
@@ -61,7 +67,11 @@ signals:
         &[
             (Some(1), "block_at", "must be between 1 and 100000, got -5"),
             (Some(8), "signals.burst.colour", "unknown field `colour`"),
-            (Some(11), "signals.ua_rotation.distinct", "must be between 2 and 4, got 9"),
+            (
+                Some(11),
+                "signals.ua_rotation.distinct",
+                "must be between 2 and 4, got 9",
+            ),
         ],
     );
 }
@@ -101,7 +111,11 @@ fn values_of_the_wrong_kind_are_located() {
 fn thresholds_must_be_ordered() {
     check(
         "tarpit_at: 100\nblock_at: 100\n",
-        &[(Some(1), "tarpit_at", "must be below block_at (100), got 100")],
+        &[(
+            Some(1),
+            "tarpit_at",
+            "must be below block_at (100), got 100",
+        )],
     );
 }
 
@@ -110,14 +124,26 @@ fn list_problems_name_the_list_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("block.txt"), "# x\n10.0.0.1\n10.0.0.300\n").unwrap();
     let path = dir.path().join("policy.yaml");
-    std::fs::write(&path, "lists:\n  blocklist: block.txt\n  allowlist: missing.txt\n").unwrap();
+    std::fs::write(
+        &path,
+        "lists:\n  blocklist: block.txt\n  allowlist: missing.txt\n",
+    )
+    .unwrap();
     let problems = Policy::load(&path).err().unwrap().0;
     assert_eq!(problems.len(), 2, "{problems:#?}");
     assert!(problems[0].file.ends_with("block.txt"));
     assert_eq!(problems[0].line, Some(3));
-    assert!(problems[0].message.contains("`10.0.0.300`"), "{}", problems[0]);
+    assert!(
+        problems[0].message.contains("`10.0.0.300`"),
+        "{}",
+        problems[0]
+    );
     assert_eq!(problems[1].key, "lists.allowlist");
-    assert!(problems[1].message.contains("missing.txt"), "{}", problems[1]);
+    assert!(
+        problems[1].message.contains("missing.txt"),
+        "{}",
+        problems[1]
+    );
 }
 
 #[test]

@@ -118,7 +118,9 @@ mod tests {
     #[test]
     fn a_huge_header_is_bounded() {
         let lb = config(&["10.0.0.0/8"], "X-Forwarded-For");
-        let many: Vec<String> = (0..500).map(|i| format!("10.0.{}.{}", i / 250, i % 250)).collect();
+        let many: Vec<String> = (0..500)
+            .map(|i| format!("10.0.{}.{}", i / 250, i % 250))
+            .collect();
         check(&lb, "10.0.0.5", &[&many.join(", ")], "10.0.1.218");
     }
 

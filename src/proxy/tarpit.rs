@@ -67,15 +67,21 @@ pub async fn drip(session: &mut Session, tarpit: &Tarpit) -> Result<()> {
     header.insert_header("Cache-Control", "no-store")?;
     header.insert_header("Transfer-Encoding", "chunked")?;
     session.set_keepalive(None);
-    session.write_response_header(Box::new(header), false).await?;
-    session.write_response_body(Some(Bytes::from_static(b" ")), false).await?;
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
+    session
+        .write_response_body(Some(Bytes::from_static(b" ")), false)
+        .await?;
 
     let chunks = (tarpit.duration.as_millis() / tarpit.interval.as_millis().max(1)).max(1);
     for _ in 1..chunks {
         if !pause(session, tarpit.interval).await {
             break;
         }
-        session.write_response_body(Some(Bytes::from_static(b" ")), false).await?;
+        session
+            .write_response_body(Some(Bytes::from_static(b" ")), false)
+            .await?;
     }
     let closing = Bytes::from_static(b"\nToo many requests. Slow down and try again later.\n");
     session.write_response_body(Some(closing), true).await

@@ -25,7 +25,9 @@ struct Line {
 }
 
 fn data(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/benign-apache-log").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/benign-apache-log")
+        .join(name);
     std::fs::read_to_string(path).expect("test data")
 }
 
@@ -69,7 +71,10 @@ struct Replayed {
 
 impl Replayed {
     fn blocked(&self) -> usize {
-        self.refused.values().filter(|(action, _)| *action == Action::Block).count()
+        self.refused
+            .values()
+            .filter(|(action, _)| *action == Action::Block)
+            .count()
     }
 }
 
@@ -87,13 +92,19 @@ fn replay(policy: &Policy, include: impl Fn(&IpAddr) -> bool) -> Replayed {
         request.referer = line.referer.as_deref().filter(|r| *r != "-");
         let outcome = engine.on_request(policy, &request, now_ms);
         engine.on_response(policy, &request, &outcome, line.status, now_ms);
-        let record = engine.store().client(line.ip).expect("a scored client has a record");
+        let record = engine
+            .store()
+            .client(line.ip)
+            .expect("a scored client has a record");
         if record.score(policy, now_ms) > 0 {
             replayed.scored.insert(line.ip);
         }
         if outcome.verdict.action != Action::Allow {
             let signals = format!("{:?}", record.live_signals(policy, now_ms));
-            replayed.refused.entry(line.ip).or_insert((outcome.verdict.action, signals));
+            replayed
+                .refused
+                .entry(line.ip)
+                .or_insert((outcome.verdict.action, signals));
         }
     }
     replayed
@@ -104,7 +115,11 @@ fn no_ordinary_client_of_a_real_log_is_refused_by_the_default_policy() {
     let probes = probes();
     let default = Policy::load(&conf("policy.yaml")).expect("shipped policy");
     let replayed = replay(&default, |ip| !probes.contains(ip));
-    assert!(replayed.refused.is_empty(), "refused: {:#?}", replayed.refused);
+    assert!(
+        replayed.refused.is_empty(),
+        "refused: {:#?}",
+        replayed.refused
+    );
 
     let strict = Policy::load(&conf("policy-strict.yaml")).expect("shipped policy");
     let strict_replayed = replay(&strict, |ip| !probes.contains(ip));
@@ -122,7 +137,14 @@ fn every_probe_client_of_the_log_gets_points() {
     let probes = probes();
     let default = Policy::load(&conf("policy.yaml")).expect("shipped policy");
     let replayed = replay(&default, |ip| probes.contains(ip));
-    let missed: Vec<&IpAddr> = probes.iter().filter(|ip| !replayed.scored.contains(ip)).collect();
-    println!("probe clients: {} of {} get points", replayed.scored.len(), probes.len());
+    let missed: Vec<&IpAddr> = probes
+        .iter()
+        .filter(|ip| !replayed.scored.contains(ip))
+        .collect();
+    println!(
+        "probe clients: {} of {} get points",
+        replayed.scored.len(),
+        probes.len()
+    );
     assert!(missed.is_empty(), "probes without points: {missed:?}");
 }

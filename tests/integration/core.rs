@@ -50,19 +50,33 @@ async fn the_seed_scanner_is_blocked_at_165_and_the_upstream_never_sees_it() {
         ("User-Agent", "python-requests/2.31"),
         ("Referer", "http://seo-offers.example.net/"),
     ];
-    let reply = get(&client, &proxy, "/wp-config.php", &crossing).await.expect("answered");
+    let reply = get(&client, &proxy, "/wp-config.php", &crossing)
+        .await
+        .expect("answered");
     assert_eq!(reply.status, 403);
     assert!(reply.body.contains("quote reference"), "{}", reply.body);
-    assert!(!reply.body.contains("165"), "the client is not told its score");
+    assert!(
+        !reply.body.contains("165"),
+        "the client is not told its score"
+    );
 
     // From the crossing request on, nothing reaches the upstream: the next connection is
     // dropped before HTTP.
     assert!(get(&client, &proxy, "/", &agent).await.is_none());
     assert_eq!(proxy.demo.requests(), seen_before);
-    assert!(!proxy.demo.recent().iter().any(|target| target == "/wp-config.php"));
+    assert!(!proxy
+        .demo
+        .recent()
+        .iter()
+        .any(|target| target == "/wp-config.php"));
 
     let policy = proxy.shared.policy.load();
-    let record = proxy.shared.engine.store().client("127.0.0.21".parse().unwrap()).unwrap();
+    let record = proxy
+        .shared
+        .engine
+        .store()
+        .client("127.0.0.21".parse().unwrap())
+        .unwrap();
     let now = proxy.now_ms();
     let mut signals = record.live_signals(&policy, now);
     signals.sort();
@@ -78,7 +92,10 @@ async fn the_seed_scanner_is_blocked_at_165_and_the_upstream_never_sees_it() {
         ]
     );
     let score = record.score(&policy, now);
-    assert_eq!((score, policy.severity.of(score)), (165, Severity::Critical));
+    assert_eq!(
+        (score, policy.severity.of(score)),
+        (165, Severity::Critical)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,8 +109,13 @@ async fn page_loads_and_three_browsers_behind_one_address_pass() {
     ];
     for page in ["/", "/about", "/blog/", "/blog/first-post", "/login"] {
         for browser in browsers {
-            let headers = [("User-Agent", browser), ("Referer", "https://www.google.com/")];
-            let reply = get(&client, &proxy, page, &headers).await.expect("answered");
+            let headers = [
+                ("User-Agent", browser),
+                ("Referer", "https://www.google.com/"),
+            ];
+            let reply = get(&client, &proxy, page, &headers)
+                .await
+                .expect("answered");
             assert_eq!(reply.status, 200, "{page}");
             let own = [("User-Agent", browser), ("Referer", "http://localhost/")];
             for i in 0..20 {
@@ -109,12 +131,19 @@ async fn page_loads_and_three_browsers_behind_one_address_pass() {
                 assert_ne!(reply.status, 429, "{asset}");
                 proxy.clock.advance_ms(40);
             }
-            let reply = get(&client, &proxy, "/favicon.ico", &own).await.expect("answered");
+            let reply = get(&client, &proxy, "/favicon.ico", &own)
+                .await
+                .expect("answered");
             assert_eq!(reply.status, 404);
             proxy.clock.advance_ms(1_000);
         }
     }
-    let record = proxy.shared.engine.store().client("127.0.0.22".parse().unwrap()).unwrap();
+    let record = proxy
+        .shared
+        .engine
+        .store()
+        .client("127.0.0.22".parse().unwrap())
+        .unwrap();
     assert_eq!(record.score(&proxy.shared.policy.load(), proxy.now_ms()), 0);
 }
 
@@ -132,16 +161,26 @@ async fn a_dead_upstream_gives_502_and_costs_the_client_nothing() {
         let reply = get(&client, &proxy, "/", &[]).await.expect("answered");
         assert_eq!(reply.status, 502);
     }
-    let record = proxy.shared.engine.store().client("127.0.0.23".parse().unwrap()).unwrap();
+    let record = proxy
+        .shared
+        .engine
+        .store()
+        .client("127.0.0.23".parse().unwrap())
+        .unwrap();
     assert_eq!(record.score(&proxy.shared.policy.load(), proxy.now_ms()), 0);
     let metrics = String::from_utf8(proxy.shared.metrics.render()).unwrap();
-    assert!(metrics.contains("rapsheet_upstream_errors_total 5"), "{metrics}");
+    assert!(
+        metrics.contains("rapsheet_upstream_errors_total 5"),
+        "{metrics}"
+    );
 }
 
 /// Sends raw bytes on a fresh connection and returns what came back (possibly nothing).
 fn raw_exchange(proxy: &TestProxy, bytes: &[u8]) -> String {
     let mut stream = TcpStream::connect(proxy.address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let _ = stream.write_all(bytes);
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);

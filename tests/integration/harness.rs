@@ -47,7 +47,9 @@ impl ShutdownSignalWatch for StopOnNotify {
 
 /// The path of a shipped file under `conf/`.
 pub fn conf(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("conf").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("conf")
+        .join(name)
 }
 
 impl TestProxy {
@@ -74,7 +76,10 @@ impl TestProxy {
         let clock = Arc::new(ManualClock::new(EPOCH_MS));
         let built = rapsheet::server::build(&config, policy, clock.clone(), None)
             .expect("building the server");
-        let (demo, demo_address) = built.demo.clone().unwrap_or_else(|| (DemoSite::default(), address));
+        let (demo, demo_address) = built
+            .demo
+            .clone()
+            .unwrap_or_else(|| (DemoSite::default(), address));
         let stop = Arc::new(Notify::new());
         let shutdown_signal = Box::new(StopOnNotify(Arc::clone(&stop)));
         let server = built.server;
