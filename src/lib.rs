@@ -13,6 +13,7 @@ pub mod engine;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;
+pub mod replay;
 pub mod server;
 pub mod store;
 pub mod yaml;

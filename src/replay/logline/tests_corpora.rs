@@ -1,9 +1,9 @@
 //! Checks the parser against real logs from the shared corpora, and checks that no input,
 //! however broken, makes it panic or depend on what it parsed before.
 //!
-//! The corpora sit in `shared/` beside the repository; both the benign Apache log and the
-//! CrowdSec hub fixtures come with the fields of each line already extracted by their
-//! collectors, which gives an independent account to compare with.
+//! The corpora are copied into `tests/data/` with their sources and licences; both the benign
+//! Apache log and the CrowdSec hub fixtures come with the fields of each line already
+//! extracted by their collectors, which gives an independent account to compare with.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -14,9 +14,9 @@ use serde_json::Value;
 use super::clf::unescape;
 use super::{LineParser, LogEntry, LogFormat};
 
-/// Where the shared corpora are: `shared/` is checked out beside the repository.
+/// Where the test copies of the corpora are.
 fn corpora_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
 /// A file of the shared corpora; the test fails, rather than passes vacuously, without it.

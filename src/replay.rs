@@ -1,0 +1,378 @@
+//! `rapsheet replay`: access logs through the same engine and policy as the proxy, on the
+//! logs' own time, with no proxy running. It answers "what would this policy have done to
+//! last week's traffic" before the policy goes live: which clients would have been tarpitted
+//! or blocked, when, and for which signals.
+
+pub mod input;
+pub mod logline;
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::engine::{Action, Engine, RequestFacts, Signal};
+use crate::policy::Policy;
+use crate::store::StoreLimits;
+use input::{InputError, LogInput};
+use logline::{LineParser, LogEntry, LogFormat};
+
+/// How many malformed lines are quoted in the report; the rest are only counted.
+const MALFORMED_SHOWN: usize = 5;
+
+/// A replay's store is sized for whole logs, not for a bounded live window.
+const REPLAY_CLIENTS: u64 = 10_000_000;
+
+/// One client the policy would have refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    /// The client key.
+    pub client: IpAddr,
+    /// `tarpit` or `block`.
+    pub action: &'static str,
+    /// When, as the log's time (RFC 3339).
+    pub at: String,
+    /// The score at that moment.
+    pub score: u32,
+    /// Its severity.
+    pub severity: &'static str,
+    /// The live signals and their points.
+    pub signals: Vec<SignalPoints>,
+    /// The client's strikes with this ban (1 for a first ban, 0 for a tarpit).
+    pub strikes: u32,
+    /// The ban's reference, for a block.
+    pub reference: Option<String>,
+}
+
+/// A signal and the points it carried.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignalPoints {
+    /// The signal's name.
+    pub signal: &'static str,
+    /// Its points.
+    pub points: u16,
+}
+
+/// A malformed line, quoted in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Malformed {
+    /// The file, `-` for standard input.
+    pub file: String,
+    /// The 1-based line number.
+    pub line: u64,
+    /// What was wrong.
+    pub error: String,
+}
+
+/// What a replay found.
+#[derive(Debug, Default, Serialize)]
+pub struct ReplayReport {
+    /// Lines read.
+    pub lines: u64,
+    /// Lines that could not be parsed (skipped).
+    pub malformed: u64,
+    /// The first few malformed lines.
+    pub malformed_examples: Vec<Malformed>,
+    /// Distinct clients seen.
+    pub clients: usize,
+    /// The earliest and latest log times (RFC 3339).
+    pub first: Option<String>,
+    /// See `first`.
+    pub last: Option<String>,
+    /// Tarpits (first per client) and bans, in log order.
+    pub refusals: Vec<Refusal>,
+    /// Times each signal fired, by name.
+    pub signal_fires: Vec<(&'static str, u64)>,
+}
+
+impl ReplayReport {
+    /// Clients that would have been blocked at least once.
+    pub fn blocked_clients(&self) -> usize {
+        self.distinct_clients("block")
+    }
+
+    /// Clients that would have been tarpitted at least once.
+    pub fn tarpitted_clients(&self) -> usize {
+        self.distinct_clients("tarpit")
+    }
+
+    fn distinct_clients(&self, action: &str) -> usize {
+        let clients: HashSet<IpAddr> = self
+            .refusals
+            .iter()
+            .filter(|refusal| refusal.action == action)
+            .map(|refusal| refusal.client)
+            .collect();
+        clients.len()
+    }
+}
+
+/// Feeds log entries through an engine and collects the report.
+pub struct Replay {
+    engine: Engine,
+    policy: Policy,
+    host: Option<String>,
+    clients: HashSet<IpAddr>,
+    tarpitted: HashSet<IpAddr>,
+    fires: [u64; Signal::COUNT],
+    time_range: Option<(u64, u64)>,
+    report: ReplayReport,
+}
+
+impl Replay {
+    /// A replay under `policy`; `host` stands in for the Host header logs do not carry.
+    pub fn new(policy: Policy, host: Option<String>) -> Replay {
+        let limits = StoreLimits {
+            max_clients: REPLAY_CLIENTS,
+            idle_timeout: Duration::from_secs(365 * 86_400),
+        };
+        Replay {
+            engine: Engine::new(limits),
+            policy,
+            host,
+            clients: HashSet::new(),
+            tarpitted: HashSet::new(),
+            fires: [0; Signal::COUNT],
+            time_range: None,
+            report: ReplayReport::default(),
+        }
+    }
+
+    /// Runs one logged request and its status through the engine.
+    pub fn feed(&mut self, entry: &LogEntry) {
+        self.report.lines += 1;
+        self.clients.insert(self.policy.client_key(entry.client));
+        let (first, last) = self.time_range.unwrap_or((entry.time_ms, entry.time_ms));
+        self.time_range = Some((first.min(entry.time_ms), last.max(entry.time_ms)));
+
+        let mut request = RequestFacts::new(entry.client, &entry.method, &entry.target);
+        request.host = entry.host.as_deref().or(self.host.as_deref());
+        request.user_agent = entry.user_agent.as_deref();
+        request.referer = entry.referer.as_deref();
+        let now_ms = entry.time_ms;
+        let outcome = self.engine.on_request(&self.policy, &request, now_ms);
+        let learned =
+            self.engine
+                .on_response(&self.policy, &request, &outcome, entry.status, now_ms);
+        self.count_fires(outcome.fired | learned.fired);
+
+        let decisions = outcome.decision.iter().chain(learned.decision.iter());
+        for decision in decisions {
+            let refusal = Refusal {
+                client: decision.client,
+                action: "block",
+                at: rfc3339(now_ms),
+                score: decision.score,
+                severity: decision.severity.name(),
+                signals: points(&decision.signals),
+                strikes: decision.strikes,
+                reference: Some(decision.reference.to_string()),
+            };
+            self.report.refusals.push(refusal);
+        }
+        let key = self.policy.client_key(entry.client);
+        if outcome.verdict.action == Action::Tarpit && self.tarpitted.insert(key) {
+            let signals = self
+                .engine
+                .store()
+                .client(key)
+                .map(|record| record.live_signals(&self.policy, now_ms))
+                .unwrap_or_default();
+            let score = outcome.verdict.score;
+            self.report.refusals.push(Refusal {
+                client: key,
+                action: "tarpit",
+                at: rfc3339(now_ms),
+                score,
+                severity: self.policy.severity.of(score).name(),
+                signals: points(&signals),
+                strikes: 0,
+                reference: None,
+            });
+        }
+    }
+
+    /// Counts a line that could not be parsed.
+    pub fn malformed(&mut self, file: &Path, line: u64, error: String) {
+        self.report.lines += 1;
+        self.report.malformed += 1;
+        if self.report.malformed_examples.len() < MALFORMED_SHOWN {
+            self.report.malformed_examples.push(Malformed {
+                file: file.display().to_string(),
+                line,
+                error,
+            });
+        }
+    }
+
+    fn count_fires(&mut self, fired: u16) {
+        for signal in Signal::ALL {
+            if fired & (1 << signal.index()) != 0 {
+                self.fires[signal.index()] += 1;
+            }
+        }
+    }
+
+    /// The report.
+    pub fn finish(mut self) -> ReplayReport {
+        self.report.clients = self.clients.len();
+        if let Some((first, last)) = self.time_range {
+            self.report.first = Some(rfc3339(first));
+            self.report.last = Some(rfc3339(last));
+        }
+        self.report.signal_fires = Signal::ALL
+            .into_iter()
+            .filter(|signal| self.fires[signal.index()] > 0)
+            .map(|signal| (signal.name(), self.fires[signal.index()]))
+            .collect();
+        self.report
+    }
+}
+
+/// Replays the logs at `paths` (`-` is standard input).
+///
+/// # Errors
+///
+/// Fails when an input cannot be opened or read; malformed lines are counted, not errors.
+pub fn run(
+    paths: &[PathBuf],
+    format: LogFormat,
+    policy: Policy,
+    host: Option<String>,
+    show_progress: bool,
+) -> Result<ReplayReport, InputError> {
+    let mut input = LogInput::open(paths, show_progress)?;
+    let mut parser = LineParser::new(format);
+    let mut replay = Replay::new(policy, host);
+    let mut line = String::new();
+    while input.next_line(&mut line)? {
+        match parser.parse(&line) {
+            Ok(entry) => replay.feed(&entry),
+            Err(error) => {
+                let file = input.current_path().unwrap_or(Path::new("-")).to_path_buf();
+                replay.malformed(&file, input.line_number(), error.to_string());
+            }
+        }
+    }
+    input.finish();
+    Ok(replay.finish())
+}
+
+/// The report as people read it.
+pub fn render_text(report: &ReplayReport) -> String {
+    let mut out = String::new();
+    let span = match (&report.first, &report.last) {
+        (Some(first), Some(last)) => format!(", {first} to {last}"),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "{} lines ({} malformed) from {} clients{span}",
+        report.lines, report.malformed, report.clients
+    );
+    for example in &report.malformed_examples {
+        let _ = writeln!(
+            out,
+            "  malformed {}:{}: {}",
+            example.file, example.line, example.error
+        );
+    }
+    let _ = writeln!(
+        out,
+        "would tarpit {} clients and block {}",
+        report.tarpitted_clients(),
+        report.blocked_clients()
+    );
+    for refusal in &report.refusals {
+        let signals: Vec<String> = refusal
+            .signals
+            .iter()
+            .map(|s| format!("{}={}", s.signal, s.points))
+            .collect();
+        let reference = refusal
+            .reference
+            .as_deref()
+            .map(|r| format!("  ref {r}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {}  {:<6}  {:<39}  {:>4} {:<8}  {}{reference}",
+            refusal.at,
+            refusal.action,
+            refusal.client,
+            refusal.score,
+            refusal.severity,
+            signals.join(" ")
+        );
+    }
+    if !report.signal_fires.is_empty() {
+        let _ = writeln!(out, "signal fires:");
+        for (signal, fires) in &report.signal_fires {
+            let _ = writeln!(out, "  {signal:<20} {fires}");
+        }
+    }
+    out
+}
+
+fn points(signals: &[(Signal, u16)]) -> Vec<SignalPoints> {
+    signals
+        .iter()
+        .map(|(signal, points)| SignalPoints {
+            signal: signal.name(),
+            points: *points,
+        })
+        .collect()
+}
+
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/policy.yaml");
+        Policy::load(&path).unwrap()
+    }
+
+    fn replay_text(text: &str) -> ReplayReport {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        std::fs::write(&path, text).unwrap();
+        run(&[path], LogFormat::Auto, policy(), None, false).unwrap()
+    }
+
+    #[test]
+    fn a_payload_blocks_and_malformed_lines_are_counted() {
+        let report = replay_text(
+            "192.0.2.1 - - [17/May/2015:10:05:14 +0000] \"GET / HTTP/1.1\" 200 10 \"-\" \"curl/8\"\n\
+             this is not a log line\n\
+             192.0.2.9 - - [17/May/2015:10:05:15 +0000] \"GET /?id=1'%20union%20select%201,2,3-- HTTP/1.1\" 200 10 \"-\" \"x\"\n",
+        );
+        assert_eq!((report.lines, report.malformed), (3, 1));
+        assert_eq!(report.malformed_examples[0].line, 2);
+        assert_eq!(report.blocked_clients(), 1);
+        assert_eq!(report.refusals[0].client.to_string(), "192.0.2.9");
+        assert_eq!(report.refusals[0].at, "2015-05-17T10:05:15Z");
+        assert!(report.signal_fires.contains(&("sql_injection", 1)));
+        let text = render_text(&report);
+        assert!(
+            text.contains("would tarpit 0 clients and block 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_clean_log_refuses_nobody() {
+        let report = replay_text(
+            "192.0.2.1 - - [17/May/2015:10:05:14 +0000] \"GET / HTTP/1.1\" 200 10 \"-\" \"Mozilla/5.0\"\n",
+        );
+        assert!(report.refusals.is_empty());
+        assert_eq!(report.clients, 1);
+    }
+}
