@@ -36,6 +36,19 @@ pub struct ServerConfig {
     pub timeouts: Timeouts,
     /// How often upstreams are health-checked.
     pub health_check_interval: Duration,
+    /// Where Prometheus scrapes; `None` turns the endpoint off.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The admin API.
+    pub admin: AdminConfig,
+}
+
+/// The admin API's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Where it listens; `None` turns it off.
+    pub listen: Option<SocketAddr>,
+    /// The file holding the bearer token that changes need; without one, changes are refused.
+    pub token_file: Option<PathBuf>,
 }
 
 /// Where requests go.
@@ -48,7 +61,7 @@ pub enum Upstreams {
 }
 
 /// Which address is the client.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientIpConfig {
     /// Peers whose `header` is believed.
     pub trusted_proxies: CidrSet,
@@ -57,7 +70,7 @@ pub struct ClientIpConfig {
 }
 
 /// Limits on connections a hostile client could otherwise stretch.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// How long an idle keep-alive connection is kept.
     pub keepalive: Duration,
@@ -113,6 +126,39 @@ impl Default for ClientIpSection {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
+struct MetricsSection {
+    listen: Option<String>,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            listen: Some("127.0.0.1:9187".into()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct AdminSection {
+    listen: Option<String>,
+    token_file: Option<String>,
+    /// Listening beyond loopback must be asked for by name.
+    allow_remote: bool,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            listen: Some("127.0.0.1:9188".into()),
+            token_file: None,
+            allow_remote: false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
 struct TimeoutsConfig {
     keepalive: Span,
     request_header: Span,
@@ -137,6 +183,8 @@ const TOP_KEYS: &[&str] = &[
     "client_ip",
     "timeouts",
     "health_check_interval",
+    "metrics",
+    "admin",
 ];
 
 impl ServerConfig {
@@ -203,6 +251,56 @@ fn read(doc: &YamlDoc, problems: &mut Vec<Problem>) -> ServerConfig {
             request_header: timeouts.request_header.0,
         },
         health_check_interval: interval.map_or(Duration::from_secs(5), |span| span.0),
+        metrics_listen: metrics_listen(doc, problems),
+        admin: admin(doc, base, problems),
+    }
+}
+
+fn metrics_listen(doc: &YamlDoc, problems: &mut Vec<Problem>) -> Option<SocketAddr> {
+    let section: MetricsSection = doc.section("metrics", problems).unwrap_or_default();
+    let text = section.listen?;
+    Some(socket_address(doc, "metrics.listen", &text, problems))
+}
+
+fn admin(doc: &YamlDoc, base: &Path, problems: &mut Vec<Problem>) -> AdminConfig {
+    let section: AdminSection = doc.section("admin", problems).unwrap_or_default();
+    let listen = section
+        .listen
+        .map(|text| socket_address(doc, "admin.listen", &text, problems));
+    if listen.is_some_and(|address| !address.ip().is_loopback()) && !section.allow_remote {
+        let message = "listens beyond loopback: set admin.allow_remote: true to mean it";
+        problems.push(doc.problem("admin.listen", message));
+    }
+    let token_file = section.token_file.map(|file| base.join(file));
+    if let Some(file) = &token_file {
+        if let Err(error) = std::fs::metadata(file) {
+            let message = format!("cannot read `{}`: {error}", file.display());
+            problems.push(doc.problem("admin.token_file", message));
+        }
+    }
+    AdminConfig { listen, token_file }
+}
+
+impl ServerConfig {
+    /// The settings that differ between `self` (running) and `other` (on disk) and only
+    /// apply after a restart.
+    pub fn settings_changed(&self, other: &ServerConfig) -> Vec<&'static str> {
+        let differs = [
+            ("listen", self.listen != other.listen),
+            ("upstreams", self.upstreams != other.upstreams),
+            ("policy", self.policy != other.policy),
+            ("threads", self.threads != other.threads),
+            ("scoring", self.scoring != other.scoring),
+            ("store", self.store != other.store),
+            ("client_ip", self.client_ip != other.client_ip),
+            ("timeouts", self.timeouts != other.timeouts),
+            ("metrics", self.metrics_listen != other.metrics_listen),
+            ("admin", self.admin != other.admin),
+        ];
+        differs
+            .into_iter()
+            .filter_map(|(name, changed)| changed.then_some(name))
+            .collect()
     }
 }
 

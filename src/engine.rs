@@ -22,7 +22,9 @@ use http::header;
 
 use crate::detect::payload::{Location, PayloadMatcher, PayloadSet};
 use crate::policy::Policy;
-use crate::store::{BanCause, Offender, Store, StoreLimits};
+use ipnet::IpNet;
+
+use crate::store::{BanCause, NetworkBan, Offender, Store, StoreLimits};
 pub use facts::RequestFacts;
 use record::{hash32, secs, ClientRecord, Evidence};
 pub use signal::{Category, Severity, Signal};
@@ -73,6 +75,8 @@ pub enum Reason {
     Banned,
     /// The client's subnet is banned.
     SubnetBanned,
+    /// An operator banned a network the client is in.
+    NetworkBanned,
 }
 
 impl Reason {
@@ -84,6 +88,7 @@ impl Reason {
             Reason::Blocklisted => "blocklist",
             Reason::Banned => "banned",
             Reason::SubnetBanned => "subnet_banned",
+            Reason::NetworkBanned => "network_banned",
         }
     }
 }
@@ -349,7 +354,28 @@ impl Engine {
                 .offender(key)
                 .is_some_and(|o| o.is_banned(now_ms)),
         };
-        banned || self.subnet_banned(policy, key, now_ms)
+        banned
+            || self.subnet_banned(policy, key, now_ms)
+            || self.store.network_ban(ip, now_ms).is_some()
+    }
+
+    /// Bans a whole network for `length` on an operator's word.
+    pub fn ban_network(
+        &self,
+        net: IpNet,
+        length: Duration,
+        reason: String,
+        now_ms: u64,
+    ) -> NetworkBan {
+        let ban = NetworkBan {
+            net: net.trunc(),
+            reference: self.reference(net.network(), now_ms),
+            started_ms: now_ms,
+            until_ms: now_ms + length.as_millis() as u64,
+            reason,
+        };
+        self.store.put_network_ban(ban.clone());
+        ban
     }
 
     /// Bans `ip` (a client key) for `length` on an operator's word, counting a strike.
@@ -489,6 +515,9 @@ impl Engine {
             let reference = self.store.offender(record.key()).map(|o| o.reference);
             return Some(refused(Reason::Banned, reference));
         }
+        if let Some(ban) = self.store.network_ban(record.key(), now_ms) {
+            return Some(refused(Reason::NetworkBanned, Some(ban.reference)));
+        }
         if self.subnet_banned(policy, record.key(), now_ms) {
             let subnet = self.subnet_record(policy, record.key());
             let reference = subnet.and_then(|s| s.state().reference);
@@ -519,9 +548,33 @@ impl Engine {
             return (verdict(Action::Block, reference), decision);
         }
         if policy.tarpit_at.is_some_and(|at| score >= at) {
-            return (verdict(Action::Tarpit, None), None);
+            let decision = record
+                .start_tarpit(secs(now_ms), decay_secs(policy))
+                .then(|| self.tarpit_decision(policy, record, score, now_ms));
+            return (verdict(Action::Tarpit, None), decision);
         }
         (verdict(Action::Allow, None), None)
+    }
+
+    /// The decision reported when a client enters the tarpit.
+    fn tarpit_decision(
+        &self,
+        policy: &Policy,
+        record: &ClientRecord,
+        score: u32,
+        now_ms: u64,
+    ) -> Box<Decision> {
+        Box::new(Decision {
+            reference: self.reference(record.key(), now_ms),
+            client: record.key(),
+            action: Action::Tarpit,
+            score,
+            severity: policy.severity.of(score),
+            signals: record.live_signals(policy, now_ms),
+            until_ms: 0,
+            strikes: 0,
+            subnet: None,
+        })
     }
 
     /// Bans the client of `record`, escalating for repeat offenders, and bans its subnet

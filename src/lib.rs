@@ -5,6 +5,7 @@
 //! tests drive it. The [`policy`] is read from YAML and list files and swapped whole on
 //! reload.
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -13,7 +14,9 @@ pub mod engine;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;
+pub mod reload;
 pub mod replay;
 pub mod server;
+pub mod shared;
 pub mod store;
 pub mod yaml;

@@ -9,7 +9,15 @@
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+
 use crate::engine::{Action, Reason, Signal};
+use crate::shared::Shared;
 
 /// Every metric of one proxy.
 pub struct Metrics {
@@ -48,12 +56,13 @@ pub struct Metrics {
     pub upstream_errors: IntCounter,
 }
 
-const REASONS: [Reason; 5] = [
+const REASONS: [Reason; 6] = [
     Reason::Score,
     Reason::Allowlisted,
     Reason::Blocklisted,
     Reason::Banned,
     Reason::SubnetBanned,
+    Reason::NetworkBanned,
 ];
 
 const ACTIONS: [Action; 3] = [Action::Allow, Action::Tarpit, Action::Block];
@@ -202,6 +211,32 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+/// The scrape endpoint: samples the state-derived gauges, then renders every metric.
+pub struct MetricsEndpoint {
+    shared: Arc<Shared>,
+}
+
+impl MetricsEndpoint {
+    /// An endpoint over `shared`.
+    pub fn new(shared: Arc<Shared>) -> MetricsEndpoint {
+        MetricsEndpoint { shared }
+    }
+}
+
+#[async_trait]
+impl ServeHttp for MetricsEndpoint {
+    async fn response(&self, _session: &mut ServerSession) -> Response<Vec<u8>> {
+        self.shared.sample();
+        let body = self.shared.metrics.render();
+        Response::builder()
+            .status(200)
+            .header(http::header::CONTENT_TYPE, prometheus::TEXT_FORMAT)
+            .header(http::header::CONTENT_LENGTH, body.len())
+            .body(body)
+            .unwrap_or_default()
     }
 }
 

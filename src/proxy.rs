@@ -15,7 +15,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header;
@@ -26,107 +25,10 @@ use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
-use crate::clock::Clock;
 use crate::config::{ClientIpConfig, ServerConfig};
-use crate::engine::{Action, Decision, Engine, Outcome, RefId, RequestFacts};
-use crate::metrics::Metrics;
+use crate::engine::{Action, Outcome, RefId, RequestFacts};
 use crate::policy::{Mode, Policy, TarpitStyle};
-use tarpit::TarpitBudget;
-
-/// What the proxy phases, the connection filter, the admin API and the reloader share.
-pub struct Shared {
-    /// Client state and the scoring logic.
-    pub engine: Engine,
-    /// The policy in force; replaced whole on reload.
-    pub policy: ArcSwap<Policy>,
-    /// Where time comes from.
-    pub clock: Arc<dyn Clock>,
-    /// The proxy's metrics.
-    pub metrics: Metrics,
-    /// The tarpit budget.
-    pub tarpits: Arc<TarpitBudget>,
-}
-
-impl Shared {
-    /// Shared state around `engine` and `policy`.
-    pub fn new(engine: Engine, policy: Policy, clock: Arc<dyn Clock>) -> Shared {
-        let metrics = Metrics::new();
-        metrics
-            .store_capacity
-            .set(engine.store().limits().max_clients as i64);
-        Shared {
-            engine,
-            policy: ArcSwap::from_pointee(policy),
-            clock,
-            metrics,
-            tarpits: Arc::new(TarpitBudget::default()),
-        }
-    }
-
-    /// Counts a request's outcome and reports any decision it carried, in one place so the
-    /// log line and the metric of a decision never disagree.
-    pub fn record(&self, policy: &Policy, outcome: &Outcome) {
-        let verdict = &outcome.verdict;
-        self.metrics.count_request(verdict.action, verdict.reason);
-        self.metrics.count_fires(outcome.fired);
-        if verdict.score > 0 {
-            self.metrics.score.observe(f64::from(verdict.score));
-        }
-        if let Some(decision) = &outcome.decision {
-            self.report(policy, decision);
-        }
-    }
-
-    /// Logs and counts a decision: a ban, and the subnet ban it may have caused.
-    pub fn report(&self, policy: &Policy, decision: &Decision) {
-        let now_ms = self.clock.now_ms();
-        let ttl_secs = decision.until_ms.saturating_sub(now_ms) / 1000;
-        let signals = signal_list(decision);
-        let mode = mode_name(policy.mode);
-        self.metrics
-            .bans_started
-            .with_label_values(&["score"])
-            .inc();
-        tracing::info!(
-            reference = %decision.reference,
-            client.ip = %decision.client,
-            score = decision.score,
-            severity = %decision.severity,
-            signals = %signals,
-            strikes = decision.strikes,
-            ttl_secs,
-            mode,
-            "Client banned"
-        );
-        if let Some((subnet, prefix, reference)) = decision.subnet {
-            self.metrics.subnet_bans_started.inc();
-            tracing::info!(
-                reference = %reference,
-                subnet = %format_args!("{subnet}/{prefix}"),
-                ttl_secs = policy.subnet_bans.ban_for.as_secs(),
-                mode,
-                "Subnet banned"
-            );
-        }
-    }
-}
-
-fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Enforce => "enforce",
-        Mode::Shadow => "shadow",
-    }
-}
-
-/// `burst=35 danger_hits=60`, the form logs carry signals in.
-fn signal_list(decision: &Decision) -> String {
-    let parts: Vec<String> = decision
-        .signals
-        .iter()
-        .map(|(signal, points)| format!("{signal}={points}"))
-        .collect();
-    parts.join(" ")
-}
+pub use crate::shared::Shared;
 
 /// Where requests are forwarded.
 pub enum Upstream {

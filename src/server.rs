@@ -14,12 +14,15 @@ use pingora::server::Server;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
+use crate::admin::AdminApp;
 use crate::clock::Clock;
 use crate::config::{ServerConfig, Upstreams};
 use crate::demo::DemoSite;
 use crate::engine::Engine;
+use crate::metrics::MetricsEndpoint;
 use crate::policy::Policy;
 use crate::proxy::{BanFilter, RapsheetProxy, Shared, Upstream};
+use crate::reload::{ReloadService, Reloader};
 
 /// Handles to a built server's parts.
 pub struct Built {
@@ -29,6 +32,8 @@ pub struct Built {
     pub shared: Arc<Shared>,
     /// The demo site and its address, when `upstreams: demo`.
     pub demo: Option<(DemoSite, SocketAddr)>,
+    /// Reloads the policy (the admin API and SIGHUP use it too).
+    pub reloader: Arc<Reloader>,
 }
 
 /// Builds the server for `config` with `policy`, reading time from `clock`.
@@ -63,11 +68,48 @@ pub fn build(
     service.set_connection_filter(Arc::new(BanFilter::new(Arc::clone(&shared), config)));
     server.add_service(service);
 
+    let reloader = Arc::new(Reloader::new(Arc::clone(&shared), config.clone()));
+    let reloads = ReloadService::new(Arc::clone(&reloader));
+    server.add_service(background_service("policy reloader", reloads));
+    add_endpoints(&mut server, config, &shared, &reloader)?;
+
     Ok(Built {
         server,
         shared,
         demo,
+        reloader,
     })
+}
+
+/// Adds the metrics and admin listeners the configuration asks for.
+fn add_endpoints(
+    server: &mut Server,
+    config: &ServerConfig,
+    shared: &Arc<Shared>,
+    reloader: &Arc<Reloader>,
+) -> anyhow::Result<()> {
+    if let Some(address) = config.metrics_listen {
+        let endpoint = MetricsEndpoint::new(Arc::clone(shared));
+        let mut service = Service::new("metrics".to_string(), endpoint);
+        service.add_tcp(&address.to_string());
+        server.add_service(service);
+    }
+    if let Some(address) = config.admin.listen {
+        let token = match &config.admin.token_file {
+            Some(file) => Some(
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("reading the admin token {}", file.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let app = AdminApp::new(Arc::clone(shared), Arc::clone(reloader), token);
+        let mut service = Service::new("admin".to_string(), app);
+        service.add_tcp(&address.to_string());
+        server.add_service(service);
+    }
+    Ok(())
 }
 
 type DemoHandle = Option<(DemoSite, SocketAddr)>;

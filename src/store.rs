@@ -14,16 +14,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use moka::Expiry;
 use parking_lot::Mutex;
+use prefix_trie::PrefixMap;
 
 use crate::engine::record::ClientRecord;
 use crate::engine::{RefId, Signal};
 
 /// How many clients to track and for how long.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreLimits {
     /// The most client records kept; beyond it the least valuable are evicted.
     pub max_clients: u64,
@@ -152,6 +155,47 @@ impl SubnetRecord {
     }
 }
 
+/// An operator's ban of a whole network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkBan {
+    /// The network.
+    pub net: IpNet,
+    /// The id refused clients are shown.
+    pub reference: RefId,
+    /// When it started (ms since the Unix epoch).
+    pub started_ms: u64,
+    /// When it ends.
+    pub until_ms: u64,
+    /// Why.
+    pub reason: String,
+}
+
+/// The network bans, looked up by longest prefix; replaced whole on every change (they are
+/// few and change rarely), so lookups never lock.
+#[derive(Default, Clone)]
+struct NetworkBans {
+    v4: PrefixMap<Ipv4Net, NetworkBan>,
+    v6: PrefixMap<Ipv6Net, NetworkBan>,
+    /// The latest end of any of them, so requests skip the lookup when none runs.
+    latest_until_ms: u64,
+}
+
+impl NetworkBans {
+    fn find(&self, ip: IpAddr) -> Option<&NetworkBan> {
+        match ip {
+            IpAddr::V4(ip) => self.v4.get_lpm(&Ipv4Net::from(ip)).map(|(_, ban)| ban),
+            IpAddr::V6(ip) => self.v6.get_lpm(&Ipv6Net::from(ip)).map(|(_, ban)| ban),
+        }
+    }
+
+    fn all(&self) -> impl Iterator<Item = &NetworkBan> {
+        self.v4
+            .iter()
+            .map(|(_, ban)| ban)
+            .chain(self.v6.iter().map(|(_, ban)| ban))
+    }
+}
+
 /// Keeps each offender for its own `retain` time.
 struct RetainOffender;
 
@@ -186,6 +230,7 @@ pub struct Store {
     subnets: Cache<(IpAddr, u8), Arc<SubnetRecord>>,
     /// The latest end of any subnet ban, so requests skip the subnet lookup when none runs.
     subnet_bans_until_ms: AtomicU64,
+    network_bans: ArcSwap<NetworkBans>,
     evictions: Arc<AtomicU64>,
     limits: StoreLimits,
 }
@@ -217,6 +262,7 @@ impl Store {
             offenders,
             subnets,
             subnet_bans_until_ms: AtomicU64::new(0),
+            network_bans: ArcSwap::from_pointee(NetworkBans::default()),
             evictions,
             limits,
         }
@@ -293,6 +339,47 @@ impl Store {
     /// True when some subnet ban may still run at `now_ms`.
     pub fn any_subnet_ban(&self, now_ms: u64) -> bool {
         self.subnet_bans_until_ms.load(Ordering::Relaxed) > now_ms
+    }
+
+    /// Bans `ban.net` (replacing an earlier ban of the same network).
+    pub fn put_network_ban(&self, ban: NetworkBan) {
+        self.network_bans.rcu(|bans| {
+            let mut bans = NetworkBans::clone(bans);
+            bans.latest_until_ms = bans.latest_until_ms.max(ban.until_ms);
+            match ban.net.trunc() {
+                IpNet::V4(net) => bans.v4.insert(net, ban.clone()),
+                IpNet::V6(net) => bans.v6.insert(net, ban.clone()),
+            };
+            bans
+        });
+    }
+
+    /// Lifts the ban of exactly `net`; false when there was none.
+    pub fn lift_network_ban(&self, net: IpNet) -> bool {
+        let mut lifted = false;
+        self.network_bans.rcu(|bans| {
+            let mut bans = NetworkBans::clone(bans);
+            lifted = match net.trunc() {
+                IpNet::V4(net) => bans.v4.remove(&net).is_some(),
+                IpNet::V6(net) => bans.v6.remove(&net).is_some(),
+            };
+            bans
+        });
+        lifted
+    }
+
+    /// The running network ban covering `ip`, if any.
+    pub fn network_ban(&self, ip: IpAddr, now_ms: u64) -> Option<NetworkBan> {
+        let bans = self.network_bans.load();
+        if bans.latest_until_ms <= now_ms {
+            return None;
+        }
+        bans.find(ip).filter(|ban| ban.until_ms > now_ms).cloned()
+    }
+
+    /// Every network ban, running or ended but not lifted.
+    pub fn network_bans(&self) -> Vec<NetworkBan> {
+        self.network_bans.load().all().cloned().collect()
     }
 
     /// All client records, for reports and snapshots (a walk over the whole cache).

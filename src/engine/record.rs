@@ -54,6 +54,8 @@ struct Detail {
     danger_paths: [AtomicU32; DANGER_SLOTS],
     redirects: [AtomicU32; REDIRECT_SLOTS],
     redirect_next: AtomicU32,
+    /// When the client was last tarpitted (seconds).
+    tarpitted_secs: AtomicU32,
     evidence: Mutex<EvidenceRing>,
 }
 
@@ -356,6 +358,16 @@ impl ClientRecord {
         })
     }
 
+    /// Notes a tarpitted request; true when it starts a new tarpit episode (the client was
+    /// not tarpitted within `decay_secs`), which is when the tarpit is reported.
+    pub fn start_tarpit(&self, now_secs: u32, decay_secs: u32) -> bool {
+        let previous = self
+            .detail()
+            .tarpitted_secs
+            .swap(now_secs, Ordering::Relaxed);
+        previous == 0 || now_secs.saturating_sub(previous) >= decay_secs
+    }
+
     /// Keeps `evidence` (its id is assigned here) and returns its id.
     pub fn add_evidence(&self, mut evidence: Evidence) -> u32 {
         let mut ring = self.detail().evidence.lock();
@@ -396,6 +408,7 @@ impl Default for Detail {
             danger_paths: std::array::from_fn(|_| AtomicU32::new(0)),
             redirects: std::array::from_fn(|_| AtomicU32::new(0)),
             redirect_next: AtomicU32::new(0),
+            tarpitted_secs: AtomicU32::new(0),
             evidence: Mutex::new(EvidenceRing::default()),
         }
     }

@@ -70,7 +70,7 @@ pub fn read_list_text(path: &Path) -> Result<String, Problem> {
 }
 
 /// A set of addresses and networks, IPv4 and IPv6, answering membership in one trie lookup.
-#[derive(Default, Clone)]
+#[derive(Default, Clone, PartialEq, Eq)]
 pub struct CidrSet {
     v4: PrefixSet<Ipv4Net>,
     v6: PrefixSet<Ipv6Net>,

@@ -22,6 +22,12 @@ pub const EPOCH_MS: u64 = 1_767_225_600_000;
 pub struct TestProxy {
     /// Where the proxy listens.
     pub address: SocketAddr,
+    /// Where the metrics are scraped.
+    pub metrics: SocketAddr,
+    /// Where the admin API listens.
+    pub admin: SocketAddr,
+    /// Reloads the policy.
+    pub reloader: Arc<rapsheet::reload::Reloader>,
     /// The proxy's shared state.
     pub shared: Arc<Shared>,
     /// The upstream.
@@ -54,7 +60,8 @@ pub fn conf(name: &str) -> PathBuf {
 
 impl TestProxy {
     /// Starts a proxy in front of the demo site with `policy` (YAML; `LISTS` stands for the
-    /// shipped lists directory) and extra server configuration lines.
+    /// shipped lists directory) and extra server configuration lines (where `ADMIN` stands
+    /// for a free admin address).
     pub fn start(policy: &str, server_extra: &str) -> TestProxy {
         TestProxy::start_with_upstreams(policy, "demo", server_extra)
     }
@@ -66,8 +73,17 @@ impl TestProxy {
         let policy = policy.replace("LISTS", lists.to_str().expect("utf-8 path"));
         std::fs::write(dir.path().join("policy.yaml"), policy).expect("writing policy");
         let address = rapsheet::server::free_loopback_port().expect("free port");
+        let metrics = rapsheet::server::free_loopback_port().expect("free port");
+        let admin = rapsheet::server::free_loopback_port().expect("free port");
+        let admin_extra = server_extra.replace("ADMIN", &admin.to_string());
+        let admin_section = if admin_extra.contains("admin:") {
+            String::new()
+        } else {
+            format!("admin: {{ listen: \"{admin}\" }}\n")
+        };
         let config = format!(
-            "listen: {address}\nupstreams: {upstreams}\npolicy: policy.yaml\nthreads: 2\n{server_extra}"
+            "listen: {address}\nupstreams: {upstreams}\npolicy: policy.yaml\nthreads: 2\n\
+             metrics: {{ listen: \"{metrics}\" }}\n{admin_section}{admin_extra}"
         );
         let config_path = dir.path().join("rapsheet.yaml");
         std::fs::write(&config_path, config).expect("writing config");
@@ -84,10 +100,16 @@ impl TestProxy {
         let shutdown_signal = Box::new(StopOnNotify(Arc::clone(&stop)));
         let server = built.server;
         let thread = std::thread::spawn(move || server.run(RunArgs { shutdown_signal }));
-        wait_until_listening(address);
-        wait_until_listening(demo_address);
+        let metrics = config.metrics_listen.expect("metrics configured");
+        let admin = config.admin.listen.expect("admin configured");
+        for listener in [address, demo_address, metrics, admin] {
+            wait_until_listening(listener);
+        }
         TestProxy {
             address,
+            metrics,
+            admin,
+            reloader: built.reloader,
             shared: built.shared,
             demo,
             clock,
