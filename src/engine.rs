@@ -765,7 +765,7 @@ fn is_foreign_referer(policy: &Policy, request: &RequestFacts) -> bool {
         if same_site(host, referer_host) {
             return false;
         }
-    } else if policy.site_hosts.len() == 0 {
+    } else if policy.site_hosts.is_empty() {
         // Without a Host header nor configured site hosts there is nothing to compare with.
         return false;
     }

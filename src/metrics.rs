@@ -143,6 +143,14 @@ impl Metrics {
             registry,
         };
         metrics.register(requests, signal_fires);
+        // Every label value exists from the start, so alerts on rates never see a missing
+        // series.
+        for outcome in ["ok", "rejected"] {
+            metrics.reloads.with_label_values(&[outcome]);
+        }
+        for cause in ["score", "manual"] {
+            metrics.bans_started.with_label_values(&[cause]);
+        }
         metrics
     }
 

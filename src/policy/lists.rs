@@ -227,6 +227,11 @@ impl HostList {
     pub fn len(&self) -> usize {
         self.len
     }
+
+    /// True when the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 fn build_automaton(

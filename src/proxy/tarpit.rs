@@ -75,7 +75,7 @@ pub async fn drip(session: &mut Session, tarpit: &Tarpit) -> Result<()> {
         .await?;
 
     let chunks = (tarpit.duration.as_millis() / tarpit.interval.as_millis().max(1)).max(1);
-    for _ in 1..chunks {
+    for _ in 0..chunks {
         if !pause(session, tarpit.interval).await {
             break;
         }

@@ -68,7 +68,25 @@ impl TestProxy {
 
     /// Starts a proxy in front of `upstreams` (YAML).
     pub fn start_with_upstreams(policy: &str, upstreams: &str, server_extra: &str) -> TestProxy {
+        TestProxy::start_full(policy, upstreams, server_extra, &[])
+    }
+
+    /// Starts a proxy in front of the demo site with extra files (lists, tokens) written
+    /// next to the policy first.
+    pub fn start_with_files(policy: &str, server_extra: &str, files: &[(&str, &str)]) -> TestProxy {
+        TestProxy::start_full(policy, "demo", server_extra, files)
+    }
+
+    fn start_full(
+        policy: &str,
+        upstreams: &str,
+        server_extra: &str,
+        files: &[(&str, &str)],
+    ) -> TestProxy {
         let dir = tempfile::tempdir().expect("temporary directory");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("writing a test file");
+        }
         let lists = conf("lists");
         let policy = policy.replace("LISTS", lists.to_str().expect("utf-8 path"));
         std::fs::write(dir.path().join("policy.yaml"), policy).expect("writing policy");
@@ -130,6 +148,14 @@ impl TestProxy {
         format!("http://{}{path}", self.address)
     }
 
+    /// The value of the series `name` (with its labels as rendered, e.g.
+    /// `rapsheet_reloads_total{outcome="ok"}`), or `None` when it is absent.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let text = String::from_utf8(self.shared.metrics.render()).expect("utf-8 metrics");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
     /// The current virtual time.
     pub fn now_ms(&self) -> u64 {
         rapsheet::clock::Clock::now_ms(&*self.clock)
@@ -142,6 +168,19 @@ impl Drop for TestProxy {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Waits up to two seconds for work the proxy finishes after answering (the logging phase,
+/// file watching) until `done` holds.
+pub fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within two seconds"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -4,5 +4,7 @@
 
 mod harness;
 
+mod actions;
 mod benign;
 mod core;
+mod reload;
