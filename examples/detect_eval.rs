@@ -4,17 +4,26 @@
 //! Run from the crate root: `cargo run --release --example detect_eval [CORPORA_DIR]
 //! [--show-misses FAMILY] [--show-fp]`. The corpora directory defaults to
 //! `../shared/corpora` beside the crate. A request counts as detected when any payload kind
-//! is found in its path, query, headers or body fields, or its User-Agent matches the
-//! scanner list, which is how the proxy adds points.
+//! is found in its path, query, headers or body fields, its User-Agent matches the scanner
+//! list, or its path names an entry of the danger-paths list (the engine's `danger_hits`
+//! signal), which is how the proxy adds points. Danger-path hits are counted apart as well, so
+//! the payload detectors' own share stays visible.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use rapsheet::detect::body::for_each_text_field;
+use rapsheet::detect::list_entries;
 use rapsheet::detect::payload::{Location, PayloadMatcher, PayloadSet};
 use rapsheet::detect::user_agent::UserAgentMatcher;
 use serde_json::Value;
+
+/// Extensions the default policy treats as static assets, which never count as danger hits.
+const STATIC_EXTENSIONS: &[&str] = &[
+    "css", "js", "mjs", "map", "png", "jpg", "jpeg", "gif", "svg", "ico", "webp", "avif", "woff",
+    "woff2", "ttf", "otf", "eot", "mp4", "webm", "mp3",
+];
 
 /// Headers whose values are protocol structure rather than user-controlled text.
 const STRUCTURAL_HEADERS: &[&str] = &[
@@ -38,6 +47,45 @@ const STRUCTURAL_HEADERS: &[&str] = &[
 struct Detectors {
     payloads: PayloadMatcher,
     user_agents: UserAgentMatcher,
+    danger_paths: DangerPaths,
+}
+
+/// The danger-paths list read the way the engine's path list reads it: an entry matches
+/// anywhere in the raw path, case-insensitively, when it ends at the end of the path or
+/// before one of `/ . ? ; ~ _`; requests for static assets never count.
+struct DangerPaths {
+    entries: Vec<String>,
+}
+
+impl DangerPaths {
+    fn load(text: &str) -> Self {
+        let entries = list_entries(text)
+            .map(|(_, entry)| entry.to_ascii_lowercase())
+            .collect();
+        DangerPaths { entries }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        let last = path.rsplit('/').next().unwrap_or(path);
+        let is_static = last.rsplit_once('.').is_some_and(|(_, extension)| {
+            STATIC_EXTENSIONS
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(extension))
+        });
+        if is_static {
+            return false;
+        }
+        let lower = path.to_ascii_lowercase();
+        self.entries.iter().any(|entry| {
+            lower.match_indices(entry.as_str()).any(|(start, found)| {
+                let end = start + found.len();
+                lower[end..]
+                    .bytes()
+                    .next()
+                    .is_none_or(|byte| b"/.?;~_".contains(&byte))
+            })
+        })
+    }
 }
 
 /// What was found in one request.
@@ -45,10 +93,15 @@ struct Detectors {
 struct Finding {
     kinds: PayloadSet,
     scanner_user_agent: bool,
+    danger_path: bool,
 }
 
 impl Finding {
     fn detected(&self) -> bool {
+        self.by_payload_or_user_agent() || self.danger_path
+    }
+
+    fn by_payload_or_user_agent(&self) -> bool {
         !self.kinds.is_empty() || self.scanner_user_agent
     }
 
@@ -56,6 +109,9 @@ impl Finding {
         let mut names: Vec<&str> = self.kinds.iter().map(|kind| kind.name()).collect();
         if self.scanner_user_agent {
             names.push("scanner_user_agent");
+        }
+        if self.danger_path {
+            names.push("danger_path");
         }
         names.join(",")
     }
@@ -72,6 +128,7 @@ fn main() {
     let detectors = Detectors {
         payloads: PayloadMatcher::builtin(),
         user_agents: UserAgentMatcher::builtin(),
+        danger_paths: DangerPaths::load(include_str!("../conf/lists/danger-paths.txt")),
     };
     crs_regression(&detectors, &options);
     user_agent_lists(&detectors, &options.corpora);
@@ -105,6 +162,7 @@ fn scan_request(
 ) -> Finding {
     let mut finding = Finding::default();
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    finding.danger_path = detectors.danger_paths.matches(path);
     finding.kinds = detectors.payloads.scan(Location::Path, path);
     finding.kinds = finding
         .kinds
@@ -187,12 +245,27 @@ fn parse_raw_request(raw: &str) -> (String, Vec<(String, String)>, Option<Vec<u8
 struct Tally {
     total: usize,
     hits: usize,
+    /// Hits that did not need the danger-paths list.
+    payload_hits: usize,
 }
 
 impl Tally {
     fn add(&mut self, hit: bool) {
         self.total += 1;
         self.hits += usize::from(hit);
+        self.payload_hits += usize::from(hit);
+    }
+
+    fn add_finding(&mut self, finding: &Finding) {
+        self.total += 1;
+        self.hits += usize::from(finding.detected());
+        self.payload_hits += usize::from(finding.by_payload_or_user_agent());
+    }
+
+    fn merge(&mut self, other: &Tally) {
+        self.total += other.total;
+        self.hits += other.hits;
+        self.payload_hits += other.payload_hits;
     }
 
     fn rate(&self) -> f64 {
@@ -232,7 +305,7 @@ fn crs_regression(detectors: &Detectors, options: &Options) {
                 attacks
                     .entry((family.clone(), level, group))
                     .or_default()
-                    .add(finding.detected());
+                    .add_finding(&finding);
                 if !finding.detected() && options.show_misses.as_deref() == Some(family.as_str()) {
                     println!(
                         "MISS {} PL{level} {group} {} {}",
@@ -246,7 +319,7 @@ fn crs_regression(detectors: &Detectors, options: &Options) {
                 benign
                     .entry(family.clone())
                     .or_default()
-                    .add(finding.detected());
+                    .add_finding(&finding);
                 if finding.detected() && options.show_false_positives {
                     println!(
                         "FP {} {} [{}] {}",
@@ -262,15 +335,16 @@ fn crs_regression(detectors: &Detectors, options: &Options) {
     }
     println!("\nCRS regression (core): attacks detected");
     println!(
-        "{:<6} {:<4} {:<13} {:>6} {:>6} {:>7}",
-        "family", "PL", "carried in", "tests", "found", "rate"
+        "{:<6} {:<4} {:<13} {:>6} {:>6} {:>7} {:>8}",
+        "family", "PL", "carried in", "tests", "found", "rate", "payload"
     );
     for ((family, level, group), tally) in &attacks {
         println!(
-            "{family:<6} PL{level:<2} {group:<13} {:>6} {:>6} {:>6.1}%",
+            "{family:<6} PL{level:<2} {group:<13} {:>6} {:>6} {:>6.1}% {:>8}",
             tally.total,
             tally.hits,
-            tally.rate()
+            tally.rate(),
+            tally.payload_hits
         );
     }
     print_grouped(&attacks);
@@ -283,8 +357,7 @@ fn crs_regression(detectors: &Detectors, options: &Options) {
             tally.hits,
             tally.rate()
         );
-        all.total += tally.total;
-        all.hits += tally.hits;
+        all.merge(tally);
     }
     println!(
         "all    {:>6} {:>6} {:>6.1}%",
@@ -298,17 +371,16 @@ fn crs_regression(detectors: &Detectors, options: &Options) {
 fn print_grouped(attacks: &BTreeMap<(String, u64, &str), Tally>) {
     let mut grouped: BTreeMap<(u64, &str), Tally> = BTreeMap::new();
     for ((_, level, group), tally) in attacks {
-        let entry = grouped.entry((*level, group)).or_default();
-        entry.total += tally.total;
-        entry.hits += tally.hits;
+        grouped.entry((*level, group)).or_default().merge(tally);
     }
-    println!("\nall families");
+    println!("\nall families (payload: found without the danger-paths list)");
     for ((level, group), tally) in &grouped {
         println!(
-            "PL{level:<2} {group:<13} {:>6} {:>6} {:>6.1}%",
+            "PL{level:<2} {group:<13} {:>6} {:>6} {:>6.1}% {:>8}",
             tally.total,
             tally.hits,
-            tally.rate()
+            tally.rate(),
+            tally.payload_hits
         );
     }
 }
@@ -468,7 +540,7 @@ fn benign_log(detectors: &Detectors, corpora: &Path, show: bool) {
             &headers,
             None,
         );
-        tally.add(finding.detected());
+        tally.add_finding(&finding);
         if finding.detected() && show {
             println!(
                 "LOG-FP [{}] {} {:?}",

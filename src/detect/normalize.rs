@@ -124,6 +124,13 @@ pub fn shell_view(canonical: &str, out: &mut String) {
     let bytes = canonical.as_bytes();
     let mut index = 0;
     while index < bytes.len() {
+        // `c:\windows`: after a drive letter a backslash separates directories; it quotes
+        // nothing, so it is kept, as a slash.
+        if bytes[index] == b'\\' && ends_with_drive(out) {
+            out.push('/');
+            index += 1;
+            continue;
+        }
         let skipped = shell_noise_len(&bytes[index..], out);
         if skipped > 0 {
             index += skipped;
@@ -535,6 +542,17 @@ fn shell_noise_len(input: &[u8], out: &mut String) -> usize {
     }
 }
 
+/// Says whether `out` ends with a Windows drive, a lone letter and a colon.
+fn ends_with_drive(out: &str) -> bool {
+    match out.as_bytes() {
+        [.., before, letter, b':'] => {
+            letter.is_ascii_alphabetic() && !before.is_ascii_alphanumeric()
+        }
+        [letter, b':'] => letter.is_ascii_alphabetic(),
+        _ => false,
+    }
+}
+
 /// Length of a `${name}` expansion that expands to nothing useful (an unset or special
 /// variable, `$IFS`), or 0 when its content is code such as `${jndi:...}` or `${`id`}`.
 fn braced_variable_len(rest: &[u8], out: &mut String) -> usize {
@@ -718,6 +736,8 @@ mod tests {
                 ("{cat,/etc/passwd}", " ; cat /etc/passwd "),
                 ("${jndi:ldap://x}", "$ ; jndi:ldap://x "),
                 ("who^ami", "whoami"),
+                ("type c:\\boot.ini", "type c:/boot.ini"),
+                ("c\\at x:\\y", "cat x:/y"),
             ],
         );
     }

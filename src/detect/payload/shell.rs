@@ -6,7 +6,10 @@
 //! after `;`, `|`, `&`, a newline, a backtick, `$(`. Many command names are also English words
 //! (`cat`, `find`, `time`, `more`), so the vocabulary marks those, and they count only when
 //! what follows looks like shell arguments (`-la`, `/etc/passwd`, a redirection) or nothing.
-//! Commands are read in the shell view, where quoting tricks are already removed.
+//! Commands are read in the shell view, where quoting tricks are already removed; where a
+//! command starts, and what counts as arguments, is the business of the `command` child module.
+
+mod command;
 
 use std::collections::HashMap;
 
@@ -26,17 +29,14 @@ pub(crate) enum CommandTier {
     WordLike,
 }
 
-/// Words that run the command after them (`sudo`, `nohup`), skipped to reach the command.
-const PREFIXES: &[&str] = &[
-    "sudo", "nohup", "time", "env", "exec", "timeout", "nice", "xargs", "strace", "ltrace",
-    "command", "builtin", "eval", "then", "do", "else", "doas", "setsid", "stdbuf", "flock",
-    "cpulimit", "chroot", "watch",
-];
-
 /// Code-execution syntax read in the canonical view.
 const CODE_RULES: &[&str] = &[
-    // log4j lookups, including nested ones that spell `jndi` in pieces.
+    // log4j lookups, including nested ones that spell `jndi` in pieces, and a `{jndi:` left
+    // behind once an obfuscating lookup in front of it has been resolved.
     r"\$\{\s*(?:jndi\s*:|(?:lower|upper|env|sys|java|base64|date|main|ctx|spring|k8s|docker|web|log4j|bundle|marker|sd|script)\s*:|\$\{|::-)",
+    r"\{\s*jndi\s*:|\bjndi\s*:\s*(?:ldaps?|rmi|dns|iiop|corba|nds|nis|https?)\s*:",
+    // Shellshock: a function definition where a header or parameter value starts.
+    r"(?:^|[;|&=\x22':])\s*\(\s*\)\s*\{",
     // Template injection: arithmetic probes and object-graph walks.
     r"\{\{\s*[\d\s*+\-/.]+\}\}|\$\{\s*\d+\s*[*+\-/]\s*\d+\s*\}|#\{\s*\d+\s*[*+]\s*\d+\s*\}|<%=?\s*\d+\s*[*+]\s*\d+\s*%>",
     r"\{\{[^}]{0,80}(?:__class__|__mro__|__globals__|__builtins__|__subclasses__|__init__|config\.|lipsum|cycler|joiner|self\._)",
@@ -55,14 +55,15 @@ const CODE_RULES: &[&str] = &[
     // Windows shells, PowerShell and batch syntax.
     r"\bcmd(?:\.exe)?\s*/[ck]\b|\bpowershell(?:\.exe)?\s+-|\bpwsh\s+-",
     r"\b(?:invoke-expression|invoke-webrequest|invoke-restmethod|start-process|downloadstring|downloadfile|set-executionpolicy)\b|\biex\s*\(|-encodedcommand\b|new-object\s+(?:system\.)?net\.webclient",
-    r"%(?:comspec|systemroot|windir|programfiles|appdata|userprofile)%",
+    r"%(?:comspec|systemroot|systemdrive|windir|programfiles|programdata|appdata|localappdata|userprofile|homedrive|homepath|allusersprofile|temp)%",
+    // cmd.exe's `for [/d | /r dir | /l | /f "options"] %name in (set) do command`.
+    r"\bfor\s+(?:/[dflr]\b[^%\n]{0,80}?\s)?%%?[a-z][\w]*\s+in\s*\([^)\n]{0,200}\)\s*do\b",
     r"\bfor\s+(?:/[dflr]\s+(?:[^%\n]{0,60}\s)?)?%%?\S{0,3}\s+in\s*\(",
     r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s|\bif\s*/i\b",
     r"\bif\s+[^\n]{0,80}?\s(?:equ|neq|lss|leq|gtr|geq)\s|\bif\s+(?:not\s+)?[^\s=]*[%\x22(][^\s=]*\s*==",
     r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:[^\s(=]\S*?|\x22[^\x22]*\x22)\s*===?\s*\S+\s+[a-z@(]",
     // Shell parameter expansion operators, aliases and variables holding a shell.
     r"\$\{[a-z_][a-z0-9_]*(?:#|%|:[-=?+0-9]|/|\^|,)",
-    r"\balias\s+(?:[+-]\w+\s+)*[\w.-]+=",
     r"\$\{?(?:shell|bash)\}?\s+-c\b",
     // Brace expansion glued to a word or starting with a comma: c{a,oun}t, {,ip,a}.
     r"\w\{[\w./-]*,[\w./,-]*\}|\{,[\w./-]+|\{[\w./-]*,-",
@@ -73,9 +74,10 @@ const CODE_RULES: &[&str] = &[
 
 /// Shell syntax read in the shell view.
 const SYNTAX_RULES: &[&str] = &[
-    // Shellshock and fork bombs.
-    r"(?:^|[;|&=])\s*\(\s*\)\s*\{",
-    r"[\w.:]+\s*\(\s*\)\s*\{[^}]*\|[^}]*&[^}]*\}",
+    // Aliases that rename a command, with the options bash and zsh accept before the name.
+    r"\balias\s+(?:[-+][\w+-]*\s+){0,3}[\w.-]+=",
+    // Output redirected into a system directory.
+    r"(?:^|[\s;|&])\d?>{1,2}\s*/(?:tmp|dev|etc|var|root|home|usr|bin|proc|sys)/",
     // Reverse shells.
     r"/dev/(?:tcp|udp)/|>&\s*/dev/|\b0>&1\b|\bmkfifo\b|\bbash\s+-i\b|\bsh\s+-i\b|\bexec:\s*['\x22]?(?:/bin/)?(?:ba)?sh\b",
     // Globbing a system path: /e??/passwd, /et*/, /bin/c[a]t.
@@ -93,15 +95,6 @@ pub(crate) struct ShellMatcher {
     commands: HashMap<String, CommandTier>,
     code: RegexSet,
     syntax: RegexSet,
-}
-
-/// Where a command may begin.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Start {
-    /// The start of a value: a command there is also a search term unless arguments say so.
-    Value,
-    /// After a shell separator, where only a command makes sense.
-    Separator,
 }
 
 impl ShellMatcher {
@@ -147,49 +140,13 @@ impl ShellMatcher {
     pub(crate) fn is_injection(&self, canonical: &str, shell: &str, value_start: bool) -> bool {
         self.code.is_match(canonical)
             || self.syntax.is_match(shell)
-            || self.has_command(shell, value_start)
+            || is_fork_bomb(canonical)
+            || self.has_command(canonical, shell, value_start)
     }
 
-    /// Says whether plain text (no spaces or separators) is a command that never names
-    /// anything else, such as `whoami` or `/bin/sh`.
-    pub(crate) fn is_lone_command(&self, text: &str) -> bool {
-        self.command_at(text, Start::Value)
-    }
-
-    /// Looks for a command at the start of `shell` and after every separator.
-    fn has_command(&self, shell: &str, value_start: bool) -> bool {
-        if value_start && self.command_at(shell, Start::Value) {
-            return true;
-        }
-        let bytes = shell.as_bytes();
-        (0..bytes.len()).any(|index| {
-            let after = match bytes[index] {
-                b';' | b'|' | b'&' | b'\n' | b'\r' | b'`' => index + 1,
-                b'(' if index > 0 && b"$<>".contains(&bytes[index - 1]) => index + 1,
-                b'(' if index == 0 || !bytes[index - 1].is_ascii_alphanumeric() => index + 1,
-                _ => return false,
-            };
-            self.command_at(&shell[after..], Start::Separator)
-        })
-    }
-
-    /// Says whether a command starts `text` (after whitespace and prefixes like `sudo`).
-    fn command_at(&self, text: &str, start: Start) -> bool {
-        let mut rest = text.trim_start_matches([' ', '\t', '&', '|']);
-        for _ in 0..4 {
-            let Some((word, after, had_path)) = read_command_word(rest) else {
-                return false;
-            };
-            if PREFIXES.contains(&word) && followed_by_more(after) {
-                rest = skip_prefix_arguments(after);
-                continue;
-            }
-            let Some(tier) = self.lookup(word) else {
-                return false;
-            };
-            return accepts(tier, start, had_path, after);
-        }
-        false
+    /// The command names of the vocabulary, for the quiet-text screen.
+    pub(crate) fn command_names(&self) -> impl Iterator<Item = &str> {
+        self.commands.keys().map(String::as_str)
     }
 
     /// Finds a command, also with a version suffix (`python3.10`, `gcc10.1`).
@@ -216,125 +173,34 @@ fn rule_bug(error: regex::Error) -> DetectError {
     }
 }
 
-/// Reads a command word, also as the last part of an absolute path (`/usr/bin/id`).
-/// Returns the word, the text after it and whether it came with a path.
-fn read_command_word(text: &str) -> Option<(&str, &str, bool)> {
-    let is_word_byte = |byte: u8| byte.is_ascii_alphanumeric() || b"_.+-".contains(&byte);
-    let rooted = ["/", "./", "bin/", "sbin/", "usr/"]
-        .iter()
-        .any(|prefix| text.starts_with(prefix));
-    let path_len = if rooted {
-        text.bytes()
-            .take_while(|byte| is_word_byte(*byte) || *byte == b'/')
-            .count()
-    } else {
-        0
-    };
-    let (word_start, had_path) = match text[..path_len].rfind('/') {
-        Some(slash) => (slash + 1, true),
-        None => (0, false),
-    };
-    let word_len = text[word_start..]
-        .bytes()
-        .take_while(|byte| is_word_byte(*byte))
-        .count();
-    if word_len == 0 {
-        return None;
-    }
-    let word = &text[word_start..word_start + word_len];
-    let after = &text[word_start + word_len..];
-    ends_word(after).then_some((word, after, had_path))
-}
-
-/// A command word ends at whitespace, the end, or a shell metacharacter; `curl/7.8` (a
-/// User-Agent) or `python-requests` are not the commands they start with.
-fn ends_word(after: &str) -> bool {
-    after
-        .bytes()
-        .next()
-        .is_none_or(|byte| b" \t\r\n;|&<>)`$#".contains(&byte))
-}
-
-fn followed_by_more(after: &str) -> bool {
-    after
-        .trim_start()
-        .bytes()
-        .next()
-        .is_some_and(|byte| byte.is_ascii_alphanumeric() || byte == b'/' || byte == b'.')
-}
-
-/// Skips the options and numbers a prefix takes (`timeout 5`, `nice -n 10`).
-fn skip_prefix_arguments(after: &str) -> &str {
-    let mut rest = after.trim_start();
-    while rest.starts_with('-') || rest.starts_with(|c: char| c.is_ascii_digit()) {
-        let end = rest.find([' ', '\t']).unwrap_or(rest.len());
-        rest = rest[end..].trim_start();
-    }
-    rest
-}
-
-/// Decides whether a command of this tier, found at this start, is an injection.
-fn accepts(tier: CommandTier, start: Start, had_path: bool, after: &str) -> bool {
-    let arguments = after.trim_start_matches([' ', '\t']);
-    let alone =
-        arguments.is_empty() || arguments.starts_with(['\r', '\n', ';', '|', '&', ')', '`']);
-    let shellish = looks_like_shell_arguments(arguments);
-    match (start, tier) {
-        _ if had_path => true,
-        (Start::Separator, CommandTier::Unmistakable) => true,
-        (Start::Separator, CommandTier::Tool) => alone || shellish || names_a_target(arguments),
-        // `; Touch;` and `(test)` occur in User-Agents and prose, so a word-like command
-        // needs more than a following `;` or `)` to count as having ended.
-        (Start::Separator, CommandTier::WordLike) => {
-            arguments.is_empty()
-                || arguments.starts_with(['\r', '\n', '|', '&', '`', '<', '>'])
-                || shellish
+/// A shell function that calls itself twice, once in the background, and is then run:
+/// `:(){ :|:& };:` and its renamed variants. The name must recur in the body and after the
+/// definition, which tells a fork bomb from a JavaScript or PHP function.
+fn is_fork_bomb(canonical: &str) -> bool {
+    let mut search_from = 0;
+    while let Some(offset) = canonical[search_from..].find("()") {
+        let open = search_from + offset;
+        search_from = open + 2;
+        let name = canonical[..open]
+            .trim_end()
+            .rsplit(|c: char| c.is_whitespace() || c == ';' || c == '{' || c == '}')
+            .next()
+            .unwrap_or("");
+        let rest = canonical[open + 2..].trim_start();
+        let (Some(body), false) = (rest.strip_prefix('{'), name.is_empty()) else {
+            continue;
+        };
+        let Some(close) = body.find('}') else {
+            continue;
+        };
+        let (inside, after) = (&body[..close], &body[close + 1..]);
+        let calls_itself = inside.matches(name).count() >= 2 && inside.contains(['|', '&']);
+        let then_runs = after.trim_start().strip_prefix(';').map(str::trim_start);
+        if calls_itself && then_runs.is_some_and(|after| after.starts_with(name)) {
+            return true;
         }
-        (Start::Value, CommandTier::Unmistakable) => alone || shellish,
-        (Start::Value, CommandTier::Tool) => shellish,
-        (Start::Value, CommandTier::WordLike) => starts_with_path_or_option(arguments),
     }
-}
-
-/// Shell-like arguments among the next few words: options, paths, redirections, pipes,
-/// addresses, or another command separator.
-fn looks_like_shell_arguments(arguments: &str) -> bool {
-    arguments
-        .split([' ', '\t'])
-        .filter(|word| !word.is_empty())
-        .take(4)
-        .any(|word| {
-            starts_with_path_or_option(word)
-                || word.starts_with(['$', '>', '<', '`', '*', '~'])
-                || word.starts_with("http:")
-                || word.starts_with("https:")
-                || looks_like_ipv4(word)
-        })
-}
-
-/// A first argument that names a host, file or assignment (`evil.com`, `user@host`, `a=b`),
-/// as opposed to an English word after a tool's name ("php is great").
-fn names_a_target(arguments: &str) -> bool {
-    arguments
-        .split([' ', '\t'])
-        .find(|word| !word.is_empty())
-        .is_some_and(|word| word.contains(['.', '/', '@', '=', ':']))
-}
-
-fn starts_with_path_or_option(word: &str) -> bool {
-    (word.starts_with('-') && word.len() > 1 && !word.starts_with("- "))
-        || (word.starts_with('/') && word.len() > 1)
-        || word.starts_with("./")
-        || word.starts_with("../")
-        || word.starts_with("~/")
-}
-
-fn looks_like_ipv4(word: &str) -> bool {
-    let parts: Vec<&str> = word.split('.').take(5).collect();
-    parts.len() == 4
-        && parts.iter().all(|part| {
-            !part.is_empty() && part.len() <= 3 && part.bytes().all(|b| b.is_ascii_digit())
-        })
+    false
 }
 
 #[cfg(test)]
@@ -342,8 +208,7 @@ mod tests {
     use super::*;
     use crate::detect::normalize::{canonicalize, shell_view, PlusSign};
 
-    const COMMANDS: &str =
-        "!whoami\ncurl\nwget\nbash\nsh\npython\nls\n~cat\n~time\n~find\n~ping\n~more\n~id\n~top\n";
+    const COMMANDS: &str = "!whoami\ncurl\nwget\nbash\nsh\npython\nls\n~cat\n~time\n~find\n~ping\n~more\n~id\n~top\n~echo\n!cscli\npowershell\n";
 
     fn check(cases: &[(&str, bool)]) {
         let matcher = ShellMatcher::new(COMMANDS).expect("the test vocabulary is valid");
@@ -376,6 +241,22 @@ mod tests {
             ("${jndi:ldap://evil/a}", true),
             ("{{7*7}}", true),
             ("() { :;}; /bin/bash", true),
+            (":(){ :|:& };:", true),
+            ("f(){ f & f; };f", true),
+            ("<(cat file)", true),
+            ("$(cat$())", true),
+            ("|$u wget test", true),
+            ("x=1`echo${IFS}a`", true),
+            ("\\ls", true),
+            ("'cscli' alerts", true),
+            ("pi``ng 127.0.0.1", true),
+            ("bin/anything", true),
+            (";flock -u / whoami", true),
+            ("a=nc&&$a -nlvp 555", true),
+            ("alias 'x'=curl", true),
+            (">/tmp/out", true),
+            ("for %v in (set) do command", true),
+            ("powershell c:\\windows\\system32\\notepad.exe", true),
             ("<!--#exec cmd=\"ls\"-->", true),
             ("cat /e??/p?sswd", true),
             ("cmd /c dir", true),
@@ -397,6 +278,11 @@ mod tests {
             ("Some text (in brackets).", false),
             ("function () { return 1; }", false),
             ("tom & jerry", false),
+            ("function f() { return a || b && c; }", false),
+            ("/top", false),
+            ("/cgi-bin/test.cgi", false),
+            ("use `python` here", false),
+            ("whoami is a command that prints your name", false),
         ]);
     }
 }
