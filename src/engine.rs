@@ -257,6 +257,56 @@ impl Engine {
         }
     }
 
+    /// The payload kinds in a request body's text fields (forms, JSON, multipart, text).
+    pub fn scan_body(policy: &Policy, content_type: Option<&str>, body: &[u8]) -> PayloadSet {
+        let Some(payloads) = &policy.lists.payloads else {
+            return PayloadSet::new();
+        };
+        let mut found = PayloadSet::new();
+        crate::detect::body::for_each_text_field(content_type, body, |field| {
+            found = found.union(payloads.scan(Location::Body, field));
+        });
+        found
+    }
+
+    /// Scores what a request's body carried (`found`, from [`Engine::scan_body`]) on top of
+    /// what its head earned, and decides again: a body-borne attack blocks the request before
+    /// it is forwarded.
+    pub fn on_body(
+        &self,
+        policy: &Policy,
+        request: &RequestFacts,
+        outcome: &mut Outcome,
+        found: PayloadSet,
+        now_ms: u64,
+    ) {
+        let Some(record) = outcome.record.clone() else {
+            return;
+        };
+        if found.is_empty() || outcome.verdict.action != Action::Allow {
+            return;
+        }
+        let mut fired = Fired::default();
+        for kind in found.iter() {
+            let signal = Signal::from(kind);
+            fired.push(signal, policy.signals.payload_points[signal.index()]);
+        }
+        if fired.len == 0 {
+            return;
+        }
+        let evidence = self.remember(policy, &record, request, &fired, now_ms);
+        let score = record.score(policy, now_ms);
+        let (verdict, decision) = self.decide(policy, &record, score, now_ms);
+        if !outcome.hostile {
+            record.count_hostile();
+        }
+        outcome.verdict = verdict;
+        outcome.decision = outcome.decision.take().or(decision);
+        outcome.fired |= fired.bits();
+        outcome.evidence = evidence.or(outcome.evidence);
+        outcome.hostile = true;
+    }
+
     /// Learns from the status sent for a request: the 404 ratio and the redirect probe.
     /// Returns what fired, and a ban the response caused, which refuses the client's next
     /// request.

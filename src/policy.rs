@@ -28,6 +28,10 @@ pub use schema::{Mode, TarpitStyle};
 /// The highest points a single signal level may carry.
 pub const MAX_POINTS: i64 = 1000;
 
+/// The largest request body that can be inspected before forwarding: Pingora replays at
+/// most this much of a body it has already read.
+pub const MAX_BODY_LIMIT: usize = 64 * 1024;
+
 /// The highest threshold a policy may set.
 pub const MAX_THRESHOLD: i64 = 100_000;
 
@@ -59,6 +63,9 @@ pub struct Policy {
     pub site_hosts: HostList,
     /// File extensions of static assets (lower case, without the dot).
     pub static_extensions: Vec<Box<str>>,
+    /// Request bodies up to this many bytes are read and inspected before forwarding; 0
+    /// turns body inspection off.
+    pub body_limit: usize,
     /// The signals that are on, with their parameters.
     pub signals: Signals,
     /// The compiled lists.
@@ -352,6 +359,7 @@ const TOP_KEYS: &[&str] = &[
     "ipv6_prefix",
     "site_hosts",
     "static_extensions",
+    "body_limit",
     "lists",
     "signals",
 ];
@@ -404,6 +412,7 @@ impl<'a> PolicyReader<'a> {
             ipv6_prefix: self.prefix("ipv6_prefix", 64, 128),
             site_hosts: self.site_hosts(),
             static_extensions: self.static_extensions(),
+            body_limit: self.body_limit(),
             signals: self.signals(),
             lists: Lists::default(),
             files: vec![self.doc.file().to_path_buf()],
@@ -544,6 +553,13 @@ impl<'a> PolicyReader<'a> {
             entries: hosts.into_iter().map(|host| (0, host)).collect(),
         };
         HostList::from_list(&list, &mut self.problems)
+    }
+
+    fn body_limit(&mut self) -> usize {
+        let value = self.section::<Option<i64>>("body_limit").flatten();
+        let limit = value.unwrap_or(MAX_BODY_LIMIT as i64);
+        self.in_range("body_limit", limit, 0, MAX_BODY_LIMIT as i64)
+            .unwrap_or(0) as usize
     }
 
     fn static_extensions(&mut self) -> Vec<Box<str>> {

@@ -26,7 +26,7 @@ use pingora::proxy::{ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::config::{ClientIpConfig, ServerConfig};
-use crate::engine::{Action, Outcome, RefId, RequestFacts};
+use crate::engine::{Action, Engine, Outcome, RefId, RequestFacts};
 use crate::policy::{Mode, Policy, TarpitStyle};
 pub use crate::shared::Shared;
 
@@ -94,6 +94,74 @@ impl RapsheetProxy {
     }
 }
 
+impl RapsheetProxy {
+    /// Reads a small request body before anything is forwarded and scores its text fields.
+    /// Pingora keeps what was read in its retry buffer and sends it upstream first, so a
+    /// clean body is forwarded whole, and a body-borne attack never reaches the upstream.
+    /// Bodies without a length, longer than the policy's `body_limit`, or of binary types
+    /// are not read here (and not inspected).
+    async fn inspect_body(
+        &self,
+        session: &mut Session,
+        policy: &Policy,
+        client: IpAddr,
+        outcome: &mut Outcome,
+        now_ms: u64,
+    ) -> Result<()> {
+        let Some(length) = inspectable_length(session, policy) else {
+            return Ok(());
+        };
+        session.as_downstream_mut().enable_retry_buffering();
+        let mut body = Vec::with_capacity(length);
+        while let Some(chunk) = session.read_request_body().await? {
+            body.extend_from_slice(&chunk);
+            if body.len() > policy.body_limit {
+                break;
+            }
+        }
+        let content_type = header_text(session, header::CONTENT_TYPE);
+        let found = Engine::scan_body(policy, content_type, &body);
+        let request = facts(session, client);
+        self.shared
+            .engine
+            .on_body(policy, &request, outcome, found, now_ms);
+        Ok(())
+    }
+}
+
+/// The declared length of a body worth reading before forwarding, if the request has one.
+fn inspectable_length(session: &Session, policy: &Policy) -> Option<usize> {
+    if policy.body_limit == 0 || policy.lists.payloads.is_none() {
+        return None;
+    }
+    let length: usize = header_text(session, header::CONTENT_LENGTH)?
+        .trim()
+        .parse()
+        .ok()?;
+    if length == 0 || length > policy.body_limit {
+        return None;
+    }
+    let media = header_text(session, header::CONTENT_TYPE).unwrap_or("");
+    let media = media
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let textual = media.is_empty()
+        || media.starts_with("text/")
+        || media.ends_with("json")
+        || media.ends_with("xml")
+        || media == "application/x-www-form-urlencoded"
+        || media == "multipart/form-data";
+    textual.then_some(length)
+}
+
+fn header_text(session: &Session, name: header::HeaderName) -> Option<&str> {
+    let value = session.req_header().headers.get(name)?;
+    std::str::from_utf8(value.as_bytes()).ok()
+}
+
 /// The client's address as the socket sees it; `None` on a Unix socket.
 fn peer_ip(session: &Session) -> Option<IpAddr> {
     match session.client_addr()? {
@@ -105,12 +173,7 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
 /// Borrows the facts of the request in `session`.
 fn facts(session: &Session, client: IpAddr) -> RequestFacts<'_> {
     let request = session.req_header();
-    let text = |name: header::HeaderName| {
-        request
-            .headers
-            .get(name)
-            .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
-    };
+    let text = |name| header_text(session, name);
     RequestFacts {
         client,
         method: request.method.as_str(),
@@ -175,7 +238,7 @@ impl ProxyHttp for RapsheetProxy {
         let now_ms = self.shared.clock.now_ms();
 
         let started = Instant::now();
-        let outcome = self
+        let mut outcome = self
             .shared
             .engine
             .on_request(&policy, &facts(session, client), now_ms);
@@ -183,6 +246,10 @@ impl ProxyHttp for RapsheetProxy {
             .metrics
             .engine_seconds
             .observe(started.elapsed().as_secs_f64());
+        if outcome.verdict.action == Action::Allow {
+            self.inspect_body(session, &policy, client, &mut outcome, now_ms)
+                .await?;
+        }
         self.shared.record(&policy, &outcome);
 
         let (action, reference) = (outcome.verdict.action, outcome.verdict.reference);

@@ -210,3 +210,44 @@ async fn malformed_requests_never_take_the_proxy_down() {
     let reply = get(&client, &proxy, "/", &[]).await.expect("still serving");
     assert_eq!(reply.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_borne_attack_is_blocked_and_clean_bodies_are_forwarded_whole() {
+    let proxy = TestProxy::with_shipped_policy("policy.yaml", "");
+    let client = client_from("127.0.0.25");
+    let form = "user=alice&password=correct+horse+battery+staple&remember=on";
+    let clean = client
+        .post(proxy.url("/login"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(clean.status(), 302, "the demo's login redirects");
+    let seen = proxy.demo.requests();
+
+    let attack = "user=admin'%20OR%20'1'='1'--&password=x";
+    let blocked = client
+        .post(proxy.url("/login"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(attack)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(blocked.status(), 403);
+    assert_eq!(
+        proxy.demo.requests(),
+        seen,
+        "the attack never reached the upstream"
+    );
+
+    let json = client_from("127.0.0.26");
+    let reply = json
+        .post(proxy.url("/login"))
+        .header("Content-Type", "application/json")
+        .body(r#"{"q": "<script>alert(document.cookie)</script>"}"#)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(reply.status(), 403);
+}
