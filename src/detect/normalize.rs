@@ -326,8 +326,9 @@ fn named_reference(name: &str) -> Option<char> {
         .map(|(_, character)| *character)
 }
 
-/// Decodes `\uXXXX`, `\u{X}` and `\xXX` when they name an ASCII character; other escapes
-/// are left alone so Windows paths such as `c:\xampp` survive.
+/// Decodes `\uXXXX` and `\u{X}` when they name an ASCII character, and `\xXX` always (as
+/// the Latin-1 character it names, which the fold then reads as a 7-bit decoder would); other
+/// escapes are left alone so Windows paths such as `c:\xampp` survive.
 fn decode_js_escape(input: &[u8]) -> Option<(char, usize)> {
     let (code, consumed) = match input {
         [b'\\', b'u', b'{', rest @ ..] => {
@@ -343,11 +344,33 @@ fn decode_js_escape(input: &[u8]) -> Option<(char, usize)> {
             (u32::from_str_radix(text, 16).ok()?, count + 4)
         }
         [b'\\', b'u', a, b, c, d, ..] => (hex4(*a, *b, *c, *d)?, 6),
-        [b'\\', b'x', high, low, ..] => ((hex_digit(*high)? << 4) | hex_digit(*low)?, 4),
+        [b'\\', b'x', ..] => return decode_hex_escapes(input),
         _ => return None,
     };
     let character = char::from_u32(code).filter(|character| character.is_ascii())?;
     Some((character, consumed))
+}
+
+/// Decodes a run of `\xXX` escapes that spell one UTF-8 character (`\xc2\xbc` is `¼`), or
+/// else the first escape alone as a Latin-1 character (`\xbc` is `¼` too, and `\xd0\xbc` is
+/// the Cyrillic `м`, not a disguised `<`).
+fn decode_hex_escapes(input: &[u8]) -> Option<(char, usize)> {
+    let mut bytes = [0u8; 4];
+    let mut count = 0;
+    while count < 4 {
+        match input.get(count * 4..count * 4 + 4) {
+            Some([b'\\', b'x', high, low]) => {
+                bytes[count] = ((hex_digit(*high)? << 4) | hex_digit(*low)?) as u8;
+                count += 1;
+            }
+            _ if count == 0 => return None,
+            _ => break,
+        }
+    }
+    if let Some((character, width)) = utf8_char_at(&bytes[..count]) {
+        return Some((character, width * 4));
+    }
+    Some((char::from(bytes[0]), 4))
 }
 
 /// Lower-cases ASCII, folds disguised characters to ASCII, drops NUL and invisible
@@ -670,6 +693,9 @@ mod tests {
                 ("javascript&#10:alert(7)", "javascript\n:alert(7)"),
                 ("\\u0061lert", "alert"),
                 ("\\x3cb", "<b"),
+                ("\\xbcscript\\xbe", "<script>"),
+                ("\\xc2\\xbcb", "<b"),
+                ("\\xd0\\xbcb", "\u{43c}b"),
                 ("c:\\xampp", "c:\\xampp"),
                 ("&copy;", "&copy;"),
                 ("fish &amp chips", "fish &amp chips"),

@@ -238,7 +238,7 @@ fn markup_rules() -> Vec<String> {
     let handlers = HANDLERS.join("|");
     vec![
         // A dangerous tag, also with a namespace prefix (`<x:script`) or spaced letters.
-        format!(r"<\s*/?\s*(?:[a-z0-9_-]+\s*:\s*)?(?:{tags})(?:[\s/>]|$)"),
+        format!(r"<\s*/?\s*(?:[a-z0-9_-]*\s*:\s*)?(?:{tags})(?:[\s/>]|$)"),
         format!(r"</\s*(?:{closers})"),
         r"<\s*\?\s*import\b".to_string(),
         // Any tag carrying an event handler.
@@ -291,6 +291,7 @@ mod tests {
             ("' onmouseover=alert(1) '", false, true),
             ("ja\tvascript:alert(1)", false, true),
             ("<x:script src=//evil>", false, true),
+            ("<:vmlframe src=", false, true),
             ("<f o r m", false, true),
             ("document.cookie", false, true),
             ("window[\"alert\"](1)", false, true),

@@ -65,21 +65,30 @@ fn build_automaton(list: &'static str, text: &str) -> Result<AhoCorasick, Detect
         .map_err(|source| DetectError::Automaton { list, source })
 }
 
-/// A `..` (or `...`) segment followed by a separator, as in `../`, `..\` or `=..;/`.
+/// A segment of two or more dots followed by a separator, as in `../`, `..\` or `=..;/`. A
+/// servlet container ignores a `;` path parameter, so `..;x/` climbs as well.
 fn has_dot_dot_segment(path: &str) -> bool {
     let bytes = path.as_bytes();
     let mut search_from = 0;
-    while let Some(offset) = path[search_from..].find("../") {
-        let start = search_from + offset;
-        let mut first_dot = start;
-        while first_dot > 0 && bytes[first_dot - 1] == b'.' {
-            first_dot -= 1;
+    while let Some(offset) = path[search_from..].find("..") {
+        let first_dot = search_from + offset;
+        let mut end = first_dot + 2;
+        while bytes.get(end) == Some(&b'.') {
+            end += 1;
         }
+        search_from = end;
         let opens_segment = first_dot == 0 || !is_name_byte(bytes[first_dot - 1]);
-        if opens_segment {
+        if !opens_segment {
+            continue;
+        }
+        let closes_segment = match bytes.get(end) {
+            Some(b'/') => true,
+            Some(b';') => path[end..].contains('/'),
+            _ => false,
+        };
+        if closes_segment {
             return true;
         }
-        search_from = start + 3;
     }
     false
 }
@@ -127,6 +136,7 @@ mod tests {
             ("../../x", true, false),
             ("=../secret", true, false),
             (".../.../windows/x", true, false),
+            ("..;./.;/.", true, false),
             ("/etc/passwd", true, false),
             ("file:/etc/passwd-", true, false),
             ("c:/windows/win.ini", true, false),
