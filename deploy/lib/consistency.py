@@ -7,6 +7,7 @@ ServiceMonitor that selects no Service. Each subcommand prints what it checked a
 the first kind of mismatch it finds (after reporting all of that kind).
 
 Usage: consistency.py metrics | grafana | grafana-rules OUTPUT | kubernetes | configmap-tree DIR
+       consistency.py blocks MARKDOWN LANGUAGE DIR
 """
 
 import json
@@ -214,6 +215,17 @@ def configmap_tree(directory):
         path.write_text(configmap["data"][item["key"]], encoding="utf-8")
 
 
+def markdown_blocks(markdown, language, directory):
+    """Writes each fenced block of `language` in `markdown` to DIR/1, DIR/2, ..., and prints
+    how many, so that the examples in a guide can be run through the real tools."""
+    text = Path(markdown).read_text(encoding="utf-8")
+    blocks = re.findall(rf"^ *```{language}\n(.*?)^ *```$", text, flags=re.S | re.M)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    for number, block in enumerate(blocks, start=1):
+        (Path(directory) / str(number)).write_text(block, encoding="utf-8")
+    print(len(blocks))
+
+
 def main():
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "metrics":
@@ -226,6 +238,8 @@ def main():
         check_kubernetes()
     elif command == "configmap-tree" and len(sys.argv) == 3:
         configmap_tree(sys.argv[2])
+    elif command == "blocks" and len(sys.argv) == 5:
+        markdown_blocks(*sys.argv[2:])
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
