@@ -181,10 +181,11 @@ impl ClientRecord {
         )
     }
 
-    /// Restores counts kept from an earlier life of this record (persistence).
+    /// Restores counts kept from an earlier life of this record (persistence). Counts only
+    /// grow, so restoring the same state twice changes nothing.
     pub fn restore_counts(&self, requests: u32, hostile: u32, first_secs: u32, last_secs: u32) {
-        self.requests.fetch_add(requests, Ordering::Relaxed);
-        self.hostile.fetch_add(hostile, Ordering::Relaxed);
+        self.requests.fetch_max(requests, Ordering::Relaxed);
+        self.hostile.fetch_max(hostile, Ordering::Relaxed);
         self.first_seen_secs
             .fetch_min(first_secs, Ordering::Relaxed);
         self.last_seen_secs.fetch_max(last_secs, Ordering::Relaxed);
@@ -248,6 +249,24 @@ impl ClientRecord {
         let detail = self.detail.get()?;
         let state = SignalState::unpack(detail.signals[signal.index()].load(Ordering::Relaxed));
         (state.fires > 0).then_some(state)
+    }
+
+    /// Puts back a signal's state kept from an earlier life of this record (persistence),
+    /// keeping whichever fired later.
+    pub fn restore_signal(&self, signal: Signal, state: SignalState) {
+        if state.fires == 0 {
+            return;
+        }
+        let slot = &self.detail().signals[signal.index()];
+        let current = SignalState::unpack(slot.load(Ordering::Relaxed));
+        if state.fired_secs >= current.fired_secs {
+            slot.store(state.pack(), Ordering::Relaxed);
+        }
+    }
+
+    /// True when the client ever did something worth remembering in detail.
+    pub fn is_notable(&self) -> bool {
+        self.detail.get().is_some()
     }
 
     /// Fires `signal` with `points` at `now_secs`: a live signal keeps the higher of its
