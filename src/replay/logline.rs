@@ -179,6 +179,7 @@ impl LineParser {
     /// [`LogEntry::method`]).
     pub fn parse<'a>(&mut self, line: &'a str) -> Result<LogEntry<'a>, LineError> {
         let line = strip_container_prefix(line.trim_end_matches(['\n', '\r'])).trim_start();
+        let line = strip_syslog_prefix(line);
         if line.trim_end().is_empty() {
             return Err(LineError::Empty);
         }
@@ -207,6 +208,31 @@ fn strip_container_prefix(line: &str) -> &str {
         .iter()
         .find_map(|stream| after_time.strip_prefix(stream))
         .unwrap_or(line)
+}
+
+/// Skips the prefix syslog adds when a web server logs through it (`Sep 15 16:13:46 host
+/// nginx[2869]: ` or `2021-09-15T16:13:46+00:00 host nginx: `), so such logs replay as they
+/// are. The line's own timestamp, in the access-log part, is the one used.
+fn strip_syslog_prefix(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    let bsd = bytes.len() > 16
+        && bytes[0].is_ascii_uppercase()
+        && bytes[3] == b' '
+        && bytes.get(9) == Some(&b':')
+        && bytes.get(12) == Some(&b':');
+    let iso = bytes.len() > 20 && bytes[4] == b'-' && bytes[10] == b'T';
+    if !(bsd || iso) {
+        return line;
+    }
+    // The tag ends with `: ` (after the host, within the first few words).
+    let Some(end) = line.find(": ") else {
+        return line;
+    };
+    let prefix = &line[..end];
+    if prefix.split(' ').filter(|word| !word.is_empty()).count() > 6 {
+        return line;
+    }
+    line[end + 2..].trim_start()
 }
 
 /// A request's method, target and protocol, as the entry carries them.
@@ -417,6 +443,27 @@ mod tests {
                 (
                     "2026-01-24T01:34:36.743000000+00:00 stdout X 10.0.0.1",
                     "error: bad client address `2026-01-24T01:34:36.743000000+00:00`",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn syslog_prefix() {
+        check(
+            LogFormat::Auto,
+            &[
+                (
+                    r#"Sep 15 16:13:46 ip-172-31-43-28.us-east-2.compute.internal nginx[2869]: 81.150.104.130 - - [15/Sep/2021:16:13:46 +0000] "POST /wp-login.php HTTP/1.1" 200 5364 "-" "x""#,
+                    r#"81.150.104.130 1631722426000 "POST" "/wp-login.php" Some("HTTP/1.1") 200 ua=Some("x") host=None"#,
+                ),
+                (
+                    r#"Jul  8 11:07:07 web nginx: 167.71.13.196 - - [08/Jul/2021:11:07:07 +0000] "GET /wp-config.php HTTP/1.1" 200 5 "-" "Go-http-client/1.1""#,
+                    r#"167.71.13.196 1625742427000 "GET" "/wp-config.php" Some("HTTP/1.1") 200 ua=Some("Go-http-client/1.1") host=None"#,
+                ),
+                (
+                    r#"2021-09-15T16:13:46+00:00 web nginx[1]: 10.0.0.1 - - [15/Sep/2021:16:13:46 +0000] "GET / HTTP/1.1" 200 1"#,
+                    r#"10.0.0.1 1631722426000 "GET" "/" Some("HTTP/1.1") 200 ua=None host=None"#,
                 ),
             ],
         );
