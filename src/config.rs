@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::decision_log::LogTarget;
 use crate::policy::lists::{parse_net, CidrSet};
 use crate::policy::schema::Span;
 use crate::store::StoreLimits;
@@ -40,6 +41,8 @@ pub struct ServerConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// The admin API.
     pub admin: AdminConfig,
+    /// Where decisions are written as JSON lines; `None` (the default) writes none.
+    pub decision_log: Option<LogTarget>,
 }
 
 /// The admin API's settings.
@@ -157,6 +160,13 @@ impl Default for AdminSection {
     }
 }
 
+/// `decision_log: { path: stdout | stderr | off | FILE }`; off when absent.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct DecisionLogSection {
+    path: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct TimeoutsConfig {
@@ -185,6 +195,7 @@ const TOP_KEYS: &[&str] = &[
     "health_check_interval",
     "metrics",
     "admin",
+    "decision_log",
 ];
 
 impl ServerConfig {
@@ -253,7 +264,26 @@ fn read(doc: &YamlDoc, problems: &mut Vec<Problem>) -> ServerConfig {
         health_check_interval: interval.map_or(Duration::from_secs(5), |span| span.0),
         metrics_listen: metrics_listen(doc, problems),
         admin: admin(doc, base, problems),
+        decision_log: decision_log(doc, base, problems),
     }
+}
+
+fn decision_log(doc: &YamlDoc, base: &Path, problems: &mut Vec<Problem>) -> Option<LogTarget> {
+    let section: DecisionLogSection = doc.section("decision_log", problems).unwrap_or_default();
+    let target = match section.path?.as_str() {
+        "off" => return None,
+        "stdout" => LogTarget::Stdout,
+        "stderr" => LogTarget::Stderr,
+        file => LogTarget::File(base.join(file)),
+    };
+    if let LogTarget::File(file) = &target {
+        let directory = file.parent().unwrap_or(Path::new("."));
+        if !directory.is_dir() {
+            let message = format!("the directory `{}` does not exist", directory.display());
+            problems.push(doc.problem("decision_log.path", message));
+        }
+    }
+    Some(target)
 }
 
 fn metrics_listen(doc: &YamlDoc, problems: &mut Vec<Problem>) -> Option<SocketAddr> {
@@ -296,6 +326,7 @@ impl ServerConfig {
             ("timeouts", self.timeouts != other.timeouts),
             ("metrics", self.metrics_listen != other.metrics_listen),
             ("admin", self.admin != other.admin),
+            ("decision_log", self.decision_log != other.decision_log),
         ];
         differs
             .into_iter()
@@ -409,5 +440,36 @@ mod tests {
             config.upstreams,
             Upstreams::Addresses(vec!["127.0.0.1:9".parse().unwrap()])
         );
+    }
+
+    #[test]
+    fn the_decision_log_is_off_unless_asked_for() {
+        let base = "listen: 127.0.0.1:0\npolicy: p.yaml\nupstreams: demo\n";
+        let cases: &[(&str, Result<Option<&str>, &str>)] = &[
+            ("", Ok(None)),
+            ("decision_log: { path: off }\n", Ok(None)),
+            ("decision_log: { path: stdout }\n", Ok(Some("stdout"))),
+            ("decision_log: { path: stderr }\n", Ok(Some("stderr"))),
+            ("decision_log: { path: d.jsonl }\n", Ok(Some("d.jsonl"))),
+            (
+                "decision_log: { path: no/d.jsonl }\n",
+                Err("decision_log.path"),
+            ),
+            ("decision_log: { file: stdout }\n", Err("decision_log.file")),
+        ];
+        for (extra, expected) in cases {
+            let got = match load(&format!("{base}{extra}")) {
+                Ok(config) => Ok(config.decision_log.map(|target| match target {
+                    LogTarget::Stdout => "stdout".to_string(),
+                    LogTarget::Stderr => "stderr".to_string(),
+                    LogTarget::File(path) => path.file_name().unwrap().to_string_lossy().into(),
+                })),
+                Err(problems) => Err(problems.0[0].key.clone()),
+            };
+            let expected = expected
+                .map(|target| target.map(str::to_string))
+                .map_err(str::to_string);
+            assert_eq!(got, expected, "{extra}");
+        }
     }
 }

@@ -137,97 +137,11 @@ pub struct SubnetBanRow {
 impl ActiveBans {
     /// Walks the store for every ban running at `now_ms`.
     pub fn collect(engine: &Engine, policy: &Policy, now_ms: u64) -> ActiveBans {
-        let store = engine.store();
-        let ttl = |until_ms: u64| until_ms.saturating_sub(now_ms).div_ceil(1000);
-        let mut clients: Vec<ClientBan> = store
-            .offenders()
-            .filter(|(_, offender)| offender.is_banned(now_ms))
-            .map(|(key, offender)| {
-                let record = store.client(key);
-                let mut signals = offender.signals.clone();
-                if signals.is_empty() {
-                    // A manual ban records no signals; the live record may still hold some.
-                    if let Some(record) = &record {
-                        signals = record.live_signals(policy, now_ms);
-                    }
-                }
-                ClientBan {
-                    client: key_text(policy, key),
-                    reference: offender.reference.to_string(),
-                    started: rfc3339(offender.started_ms),
-                    until: rfc3339(offender.until_ms),
-                    ttl_secs: ttl(offender.until_ms),
-                    strikes: offender.strikes,
-                    score: offender.score,
-                    cause: match offender.cause {
-                        BanCause::Score => "score",
-                        BanCause::Manual(_) => "manual",
-                    },
-                    reason: match &offender.cause {
-                        BanCause::Manual(reason) => Some(reason.clone()),
-                        BanCause::Score => None,
-                    },
-                    signals: signals
-                        .iter()
-                        .map(|(signal, points)| SignalPoints {
-                            signal: signal.name(),
-                            points: *points,
-                        })
-                        .collect(),
-                    net: key_net(policy, key),
-                    started_ms: offender.started_ms,
-                    until_ms: offender.until_ms,
-                    severity: policy.severity.of(offender.score).name(),
-                    counts: record.map(|r| {
-                        let (requests, hostile, _, _) = r.counts();
-                        (requests, hostile)
-                    }),
-                }
-            })
-            .collect();
-        clients.sort_by_key(|ban| ban.net);
-
-        let mut networks: Vec<NetworkBanRow> = store
-            .network_bans()
-            .into_iter()
-            .filter(|ban| ban.until_ms > now_ms)
-            .map(|ban| NetworkBanRow {
-                network: ban.net.to_string(),
-                reference: ban.reference.to_string(),
-                started: rfc3339(ban.started_ms),
-                until: rfc3339(ban.until_ms),
-                ttl_secs: ttl(ban.until_ms),
-                reason: ban.reason,
-                net: ban.net,
-                until_ms: ban.until_ms,
-            })
-            .collect();
-        networks.sort_by_key(|ban| ban.net);
-
-        let mut subnets: Vec<SubnetBanRow> = store
-            .subnets()
-            .filter(|(_, subnet)| subnet.banned_until_ms() > now_ms)
-            .filter_map(|((network, prefix), subnet)| {
-                let net = IpNet::new(network, prefix).ok()?.trunc();
-                let state = subnet.state();
-                Some(SubnetBanRow {
-                    subnet: net.to_string(),
-                    reference: state.reference.map(|r| r.to_string()),
-                    started: rfc3339(state.banned_at_ms),
-                    until: rfc3339(subnet.banned_until_ms()),
-                    ttl_secs: ttl(subnet.banned_until_ms()),
-                    net,
-                    until_ms: subnet.banned_until_ms(),
-                })
-            })
-            .collect();
-        subnets.sort_by_key(|ban| ban.net);
-
         ActiveBans {
             at: rfc3339(now_ms),
-            clients,
-            networks,
-            subnets,
+            clients: client_bans(engine, policy, now_ms),
+            networks: network_bans(engine, now_ms),
+            subnets: subnet_bans(engine, now_ms),
             now_ms,
         }
     }
@@ -239,6 +153,102 @@ impl ActiveBans {
         let subnets = self.subnets.iter().map(|ban| (ban.net, ban.until_ms));
         clients.chain(networks).chain(subnets).collect()
     }
+}
+
+/// Seconds from `now_ms` until `until_ms`, rounded up so a running ban never shows 0.
+fn ttl_secs(until_ms: u64, now_ms: u64) -> u64 {
+    until_ms.saturating_sub(now_ms).div_ceil(1000)
+}
+
+fn client_bans(engine: &Engine, policy: &Policy, now_ms: u64) -> Vec<ClientBan> {
+    let store = engine.store();
+    let mut bans: Vec<ClientBan> = store
+        .offenders()
+        .filter(|(_, offender)| offender.is_banned(now_ms))
+        .map(|(key, offender)| {
+            let record = store.client(key);
+            let mut signals = offender.signals.clone();
+            if signals.is_empty() {
+                // A manual ban records no signals; the live record may still hold some.
+                if let Some(record) = &record {
+                    signals = record.live_signals(policy, now_ms);
+                }
+            }
+            let (cause, reason) = match &offender.cause {
+                BanCause::Score => ("score", None),
+                BanCause::Manual(reason) => ("manual", Some(reason.clone())),
+            };
+            ClientBan {
+                client: key_text(policy, key),
+                reference: offender.reference.to_string(),
+                started: rfc3339(offender.started_ms),
+                until: rfc3339(offender.until_ms),
+                ttl_secs: ttl_secs(offender.until_ms, now_ms),
+                strikes: offender.strikes,
+                score: offender.score,
+                cause,
+                reason,
+                signals: signals
+                    .iter()
+                    .map(|(signal, points)| SignalPoints {
+                        signal: signal.name(),
+                        points: *points,
+                    })
+                    .collect(),
+                net: key_net(policy, key),
+                started_ms: offender.started_ms,
+                until_ms: offender.until_ms,
+                severity: policy.severity.of(offender.score).name(),
+                counts: record.map(|r| (r.counts().0, r.counts().1)),
+            }
+        })
+        .collect();
+    bans.sort_by_key(|ban| ban.net);
+    bans
+}
+
+fn network_bans(engine: &Engine, now_ms: u64) -> Vec<NetworkBanRow> {
+    let mut bans: Vec<NetworkBanRow> = engine
+        .store()
+        .network_bans()
+        .into_iter()
+        .filter(|ban| ban.until_ms > now_ms)
+        .map(|ban| NetworkBanRow {
+            network: ban.net.to_string(),
+            reference: ban.reference.to_string(),
+            started: rfc3339(ban.started_ms),
+            until: rfc3339(ban.until_ms),
+            ttl_secs: ttl_secs(ban.until_ms, now_ms),
+            reason: ban.reason,
+            net: ban.net,
+            until_ms: ban.until_ms,
+        })
+        .collect();
+    bans.sort_by_key(|ban| ban.net);
+    bans
+}
+
+fn subnet_bans(engine: &Engine, now_ms: u64) -> Vec<SubnetBanRow> {
+    let mut bans: Vec<SubnetBanRow> = engine
+        .store()
+        .subnets()
+        .filter(|(_, subnet)| subnet.banned_until_ms() > now_ms)
+        .filter_map(|((network, prefix), subnet)| {
+            let net = IpNet::new(network, prefix).ok()?.trunc();
+            let state = subnet.state();
+            Some(SubnetBanRow {
+                subnet: net.to_string(),
+                reference: state.reference.map(|r| r.to_string()),
+                started: rfc3339(state.banned_at_ms),
+                until: rfc3339(subnet.banned_until_ms()),
+                ttl_secs: ttl_secs(subnet.banned_until_ms(), now_ms),
+                net,
+                until_ms: subnet.banned_until_ms(),
+            })
+        })
+        .collect();
+    bans.sort_by_key(|ban| ban.net);
+    bans
 }
 
 /// The network a client key stands for: the address itself, or its IPv6 prefix.
@@ -349,17 +359,22 @@ pub fn nftables(bans: &ActiveBans) -> String {
     let _ = writeln!(out, "table inet {NFT_TABLE} {{}}");
     let _ = writeln!(out, "delete table inet {NFT_TABLE}");
     let _ = writeln!(out, "table inet {NFT_TABLE} {{");
-    for (name, kind, v4) in [("banned_v4", "ipv4_addr", true), ("banned_v6", "ipv6_addr", false)] {
+    for (name, kind, v4) in [
+        ("banned_v4", "ipv4_addr", true),
+        ("banned_v6", "ipv6_addr", false),
+    ] {
         let elements: Vec<String> = entries
             .iter()
             .filter(|(net, _)| matches!(net, IpNet::V4(_)) == v4)
             .map(|(net, until_ms)| {
-                let ttl_secs = until_ms.saturating_sub(bans.now_ms).div_ceil(1000);
-                let ttl_secs = ttl_secs.clamp(1, NFT_TIMEOUT_MAX_SECS);
+                let ttl_secs = ttl_secs(*until_ms, bans.now_ms).clamp(1, NFT_TIMEOUT_MAX_SECS);
                 format!("\t\t\t{} timeout {ttl_secs}s", net_text(*net))
             })
             .collect();
-        let _ = writeln!(out, "\tset {name} {{\n\t\ttype {kind}\n\t\tflags interval, timeout");
+        let _ = writeln!(
+            out,
+            "\tset {name} {{\n\t\ttype {kind}\n\t\tflags interval, timeout"
+        );
         if !elements.is_empty() {
             let _ = writeln!(out, "\t\telements = {{\n{}\n\t\t}}", elements.join(",\n"));
         }

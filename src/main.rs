@@ -190,11 +190,22 @@ fn replay(
     }
 }
 
+/// Logs to standard error, filtered by `RUST_LOG` (default: info, Pingora at warn), with
+/// repeated events of one statement rate-limited so an attack cannot flood the log.
 fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,pingora=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let output = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let limited = rapsheet::logging::RateLimit::new(
+        output,
+        rapsheet::logging::DEFAULT_BURST,
+        rapsheet::logging::DEFAULT_INTERVAL,
+    );
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(limited)
         .init();
 }

@@ -54,6 +54,8 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     /// Requests the upstream could not answer (502/504 sent by the proxy).
     pub upstream_errors: IntCounter,
+    /// Decision log entries dropped because the writer could not keep up.
+    pub decision_log_dropped: IntCounter,
 }
 
 const REASONS: [Reason; 6] = [
@@ -140,6 +142,10 @@ impl Metrics {
                 "rapsheet_upstream_errors_total",
                 "Requests the upstream could not answer",
             ),
+            decision_log_dropped: counter(
+                "rapsheet_decision_log_dropped_total",
+                "Decision log entries dropped because the writer could not keep up",
+            ),
             registry,
         };
         metrics.register(requests, signal_fires);
@@ -173,6 +179,7 @@ impl Metrics {
             Box::new(self.store_capacity.clone()),
             Box::new(self.reloads.clone()),
             Box::new(self.upstream_errors.clone()),
+            Box::new(self.decision_log_dropped.clone()),
         ];
         for collector in collectors {
             self.registry

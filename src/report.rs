@@ -12,6 +12,8 @@
 
 pub mod html;
 mod narrative;
+mod neighbourhood;
+pub mod offenders;
 mod recommend;
 
 use std::net::IpAddr;
@@ -23,6 +25,8 @@ use crate::engine::record::{secs, ClientRecord, SignalState};
 use crate::engine::{Action, Category, Engine, Reason, Signal};
 use crate::policy::{Mode, Policy};
 use crate::store::{BanCause, Offender};
+use neighbourhood::neighbourhood;
+pub use neighbourhood::{Neighbour, Neighbourhood, NetBan};
 pub use recommend::Recommendation;
 
 /// What rapsheet does not look up, stated on every sheet so nobody reads more into it.
@@ -158,7 +162,8 @@ pub struct EvidenceRow {
     pub method: String,
     /// The path and query, cut to a bounded length.
     pub target: String,
-    /// The status sent; 0 when none was (the connection ended first).
+    /// The status the site answered; 0 when the request was not forwarded (rapsheet refused
+    /// or tarpitted it, or the connection ended first).
     pub status: u16,
     /// The User-Agent.
     pub user_agent: Option<String>,
@@ -166,45 +171,6 @@ pub struct EvidenceRow {
     pub referer: Option<String>,
     /// The signals the request fired.
     pub signals: Vec<&'static str>,
-}
-
-/// The client's subnet and what is known about it.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Neighbourhood {
-    /// The subnet, `203.0.113.0/24`.
-    pub subnet: String,
-    /// Other clients of the subnet whose bans run now.
-    pub banned_clients: Vec<Neighbour>,
-    /// Other clients of the subnet that carry points.
-    pub scored_clients: Vec<Neighbour>,
-    /// The subnet's own ban, while it runs.
-    pub subnet_ban: Option<NetBan>,
-    /// An operator's ban of a network holding the address, while it runs.
-    pub network_ban: Option<NetBan>,
-}
-
-/// Another client of the same subnet.
-#[derive(Debug, Clone, Serialize)]
-pub struct Neighbour {
-    /// Its client key.
-    pub client: IpAddr,
-    /// Its score now.
-    pub score: u32,
-    /// When its ban ends (RFC 3339), if it is banned.
-    pub banned_until: Option<String>,
-}
-
-/// A ban of a whole network.
-#[derive(Debug, Clone, Serialize)]
-pub struct NetBan {
-    /// The network.
-    pub network: String,
-    /// Its reference.
-    pub reference: Option<String>,
-    /// When it ends (RFC 3339).
-    pub until: String,
-    /// The operator's reason, for a network ban.
-    pub reason: Option<String>,
 }
 
 /// Formats ms since the Unix epoch as RFC 3339 in UTC, to the second. Times past the year
@@ -421,60 +387,14 @@ fn evidence_rows(record: &ClientRecord) -> Vec<EvidenceRow> {
         .collect()
 }
 
-fn neighbourhood(engine: &Engine, policy: &Policy, address: IpAddr, now_ms: u64) -> Neighbourhood {
-    let store = engine.store();
-    let key = policy.client_key(address);
-    let (net, prefix) = policy.subnet_of(key);
-    let mut found = Neighbourhood {
-        subnet: format!("{net}/{prefix}"),
-        network_ban: store.network_ban(address, now_ms).map(|ban| NetBan {
-            network: ban.net.to_string(),
-            reference: Some(ban.reference.to_string()),
-            until: rfc3339(ban.until_ms),
-            reason: Some(ban.reason),
-        }),
-        ..Neighbourhood::default()
-    };
-    let Some(subnet) = store.subnet((net, prefix)) else {
-        return found;
-    };
-    let state = subnet.state();
-    if subnet.banned_until_ms() > now_ms {
-        found.subnet_ban = Some(NetBan {
-            network: found.subnet.clone(),
-            reference: state.reference.map(|r| r.to_string()),
-            until: rfc3339(subnet.banned_until_ms()),
-            reason: None,
-        });
+/// `word` with its first letter in upper case, for severities in prose.
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
-    let score_of = |member: IpAddr| {
-        store
-            .client(member)
-            .map_or(0, |record| record.score(policy, now_ms))
-    };
-    found.banned_clients = state
-        .banned_members
-        .iter()
-        .filter(|(member, until_ms)| *member != key && *until_ms > now_ms)
-        .take(NEIGHBOURS_SHOWN)
-        .map(|(member, until_ms)| Neighbour {
-            client: *member,
-            score: score_of(*member),
-            banned_until: Some(rfc3339(*until_ms)),
-        })
-        .collect();
-    found.scored_clients = state
-        .scored_members
-        .iter()
-        .filter(|member| **member != key)
-        .map(|member| (*member, score_of(*member)))
-        .filter(|(_, score)| *score > 0)
-        .take(NEIGHBOURS_SHOWN)
-        .map(|(client, score)| Neighbour {
-            client,
-            score,
-            banned_until: None,
-        })
-        .collect();
-    found
 }
+
+#[cfg(test)]
+mod tests;

@@ -17,6 +17,7 @@ use pingora::services::listening::Service;
 use crate::admin::AdminApp;
 use crate::clock::Clock;
 use crate::config::{ServerConfig, Upstreams};
+use crate::decision_log::DecisionLog;
 use crate::demo::DemoSite;
 use crate::engine::Engine;
 use crate::metrics::MetricsEndpoint;
@@ -40,7 +41,8 @@ pub struct Built {
 ///
 /// # Errors
 ///
-/// Fails when no free loopback port can be found for the demo site.
+/// Fails when no free loopback port can be found for the demo site, or the decision log
+/// cannot be opened.
 pub fn build(
     config: &ServerConfig,
     policy: Policy,
@@ -58,7 +60,14 @@ pub fn build(
     server.bootstrap();
 
     let engine = Engine::new(config.store);
-    let shared = Arc::new(Shared::new(engine, policy, clock));
+    let mut shared = Shared::new(engine, policy, clock);
+    if let Some(target) = &config.decision_log {
+        let dropped = shared.metrics.decision_log_dropped.clone();
+        let log = DecisionLog::open(target, dropped)
+            .with_context(|| format!("opening the decision log {target:?}"))?;
+        shared = shared.with_decision_log(log);
+    }
+    let shared = Arc::new(shared);
     let (upstream, demo) = upstream(config, &mut server)?;
 
     let proxy = RapsheetProxy::new(Arc::clone(&shared), upstream, config);

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::clock::Clock;
+use crate::decision_log::{DecisionEntry, DecisionLog};
 use crate::engine::{Action, Decision, Engine, Outcome};
 use crate::metrics::Metrics;
 use crate::policy::{Mode, Policy};
@@ -30,6 +31,8 @@ pub struct Shared {
     last_sample_ms: AtomicU64,
     /// The store's eviction count at the last sample.
     last_evictions: AtomicU64,
+    /// Where decisions are written as JSON lines, when configured.
+    decisions: Option<DecisionLog>,
 }
 
 impl Shared {
@@ -47,7 +50,19 @@ impl Shared {
             tarpits: Arc::new(TarpitBudget::default()),
             last_sample_ms: AtomicU64::new(0),
             last_evictions: AtomicU64::new(0),
+            decisions: None,
         }
+    }
+
+    /// The same state, writing every decision to `log` as well.
+    pub fn with_decision_log(mut self, log: DecisionLog) -> Shared {
+        self.decisions = Some(log);
+        self
+    }
+
+    /// The decision log, when one is configured.
+    pub fn decision_log(&self) -> Option<&DecisionLog> {
+        self.decisions.as_ref()
     }
 
     /// Brings the metrics that are sampled from state (active bans, store size, bans that
@@ -101,6 +116,10 @@ impl Shared {
     pub fn report(&self, policy: &Policy, decision: &Decision) {
         let signals = signal_list(decision);
         let mode = mode_name(policy.mode);
+        let now_ms = self.clock.now_ms();
+        if let Some(log) = &self.decisions {
+            log.write(DecisionEntry::of_decision(decision, mode, now_ms));
+        }
         if decision.action == Action::Tarpit {
             tracing::info!(
                 reference = %decision.reference,
@@ -113,7 +132,6 @@ impl Shared {
             );
             return;
         }
-        let now_ms = self.clock.now_ms();
         let ttl_secs = decision.until_ms.saturating_sub(now_ms) / 1000;
         self.metrics
             .bans_started
@@ -131,6 +149,11 @@ impl Shared {
             "Client banned"
         );
         if let Some((subnet, prefix, reference)) = decision.subnet {
+            if let Some(log) = &self.decisions {
+                let ttl_secs = policy.subnet_bans.ban_for.as_secs();
+                let entry = DecisionEntry::of_subnet_ban(decision, ttl_secs, mode, now_ms);
+                log.write(entry);
+            }
             self.metrics.subnet_bans_started.inc();
             tracing::info!(
                 reference = %reference,

@@ -5,6 +5,7 @@
 mod harness;
 
 mod actions;
+mod admin;
 mod benign;
 mod core;
 mod reload;
