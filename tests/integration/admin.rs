@@ -184,6 +184,12 @@ async fn the_seed_scanner_has_a_rap_sheet_with_its_six_signals_and_evidence() {
     for fact in SEED_PAGE {
         assert!(page.body.contains(fact), "the page lacks {fact}");
     }
+    let top = admin(&proxy, "GET", "/v1/offenders?limit=5", None, None).await;
+    let first = &top.json()["offenders"][0];
+    assert_eq!(
+        (&first["client"], &first["score"]),
+        (&"127.0.0.21".into(), &165.into())
+    );
     let index = admin(&proxy, "GET", "/", None, None).await;
     let link = "<a href=\"/clients/127.0.0.21\">127.0.0.21</a>";
     assert!(index.body.contains(link), "{}", index.body);
