@@ -43,6 +43,29 @@ pub struct ServerConfig {
     pub admin: AdminConfig,
     /// Where decisions are written as JSON lines; `None` (the default) writes none.
     pub decision_log: Option<LogTarget>,
+    /// Where state is kept across restarts; `None` keeps it in memory only.
+    pub state: Option<crate::persist::StateConfig>,
+    /// The TLS listener, if any.
+    pub tls: Option<TlsConfig>,
+}
+
+/// A TLS listener: HTTP/2 and HTTP/1.1 over rustls, with a reloadable certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Where TLS clients connect.
+    pub listen: SocketAddr,
+    /// The PEM certificate chain.
+    pub cert: PathBuf,
+    /// The PEM private key.
+    pub key: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    listen: String,
+    cert: String,
+    key: String,
 }
 
 /// The admin API's settings.
@@ -168,6 +191,24 @@ struct DecisionLogSection {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateSection {
+    path: String,
+    #[serde(default = "default_flush_interval")]
+    flush_interval: Span,
+    #[serde(default = "default_retention")]
+    retention: Span,
+}
+
+fn default_flush_interval() -> Span {
+    Span(Duration::from_secs(5))
+}
+
+fn default_retention() -> Span {
+    Span(Duration::from_secs(90 * 86_400))
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct TimeoutsConfig {
     keepalive: Span,
@@ -196,6 +237,8 @@ const TOP_KEYS: &[&str] = &[
     "metrics",
     "admin",
     "decision_log",
+    "state",
+    "tls",
 ];
 
 impl ServerConfig {
@@ -265,7 +308,51 @@ fn read(doc: &YamlDoc, problems: &mut Vec<Problem>) -> ServerConfig {
         metrics_listen: metrics_listen(doc, problems),
         admin: admin(doc, base, problems),
         decision_log: decision_log(doc, base, problems),
+        state: state(doc, base, problems),
+        tls: tls(doc, base, problems),
     }
+}
+
+fn tls(doc: &YamlDoc, base: &Path, problems: &mut Vec<Problem>) -> Option<TlsConfig> {
+    let section = doc
+        .section::<Option<TlsSection>>("tls", problems)
+        .flatten()?;
+    let listen = socket_address(doc, "tls.listen", &section.listen, problems);
+    let (cert, key) = (base.join(&section.cert), base.join(&section.key));
+    // Checked here, so a bad file is a located error and never a panic inside Pingora.
+    if let Err(error) = crate::tls::TlsCerts::load(&cert, &key) {
+        let at = match &error {
+            crate::tls::TlsError::Read { path, .. } if *path == cert => "tls.cert",
+            crate::tls::TlsError::NoCertificate(_) => "tls.cert",
+            _ => "tls.key",
+        };
+        problems.push(doc.problem(at, error.to_string()));
+    }
+    Some(TlsConfig { listen, cert, key })
+}
+
+fn state(
+    doc: &YamlDoc,
+    base: &Path,
+    problems: &mut Vec<Problem>,
+) -> Option<crate::persist::StateConfig> {
+    let section = doc
+        .section::<Option<StateSection>>("state", problems)
+        .flatten()?;
+    let path = base.join(&section.path);
+    let parent = path.parent().unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        let message = format!("directory `{}` does not exist", parent.display());
+        problems.push(doc.problem("state.path", message));
+    }
+    if section.flush_interval.0.is_zero() {
+        problems.push(doc.problem("state.flush_interval", "must be longer than zero"));
+    }
+    Some(crate::persist::StateConfig {
+        path,
+        flush_interval: section.flush_interval.0,
+        retention: section.retention.0,
+    })
 }
 
 fn decision_log(doc: &YamlDoc, base: &Path, problems: &mut Vec<Problem>) -> Option<LogTarget> {
@@ -326,6 +413,11 @@ impl ServerConfig {
             ("timeouts", self.timeouts != other.timeouts),
             ("metrics", self.metrics_listen != other.metrics_listen),
             ("admin", self.admin != other.admin),
+            ("state", self.state != other.state),
+            (
+                "tls",
+                self.tls.as_ref().map(|t| t.listen) != other.tls.as_ref().map(|t| t.listen),
+            ),
             ("decision_log", self.decision_log != other.decision_log),
         ];
         differs

@@ -133,6 +133,9 @@ fn serve(path: &std::path::Path, upgrade: bool) -> anyhow::Result<()> {
     let (config, policy) = load(path).map_err(|problems| {
         anyhow::anyhow!("{problems}\nrefusing to start with an invalid configuration")
     })?;
+    if !upgrade {
+        rapsheet::server::check_listeners(&config)?;
+    }
     init_logging();
     let opt = pingora::server::configuration::Opt {
         upgrade,

@@ -7,7 +7,9 @@
 //! so several proxies in one process (the integration tests) each count their own. Labelled
 //! children are resolved once here; the request path only increments atomics.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 use std::sync::Arc;
 
@@ -52,6 +54,12 @@ pub struct Metrics {
     pub store_capacity: IntGauge,
     /// Policy reloads, by outcome.
     pub reloads: IntCounterVec,
+    /// 1 when the policy files on disk were last accepted, 0 while they are rejected.
+    pub last_reload_ok: IntGauge,
+    /// The tarpit budget of the policy in force (`tarpit.max_held`), sampled.
+    pub tarpits_budget: IntGauge,
+    /// Always 1, labelled with the version, so upgrades show on dashboards.
+    pub build_info: IntGaugeVec,
     /// Requests the upstream could not answer (502/504 sent by the proxy).
     pub upstream_errors: IntCounter,
     /// Decision log entries dropped because the writer could not keep up.
@@ -138,6 +146,22 @@ impl Metrics {
                 "Policy reloads by outcome (ok, rejected)",
                 "outcome",
             ),
+            last_reload_ok: gauge(
+                "rapsheet_policy_files_valid",
+                "1 when the policy files on disk were last accepted, 0 while a change is rejected",
+            ),
+            tarpits_budget: gauge(
+                "rapsheet_tarpits_budget",
+                "Tarpits the policy allows to be held at once (tarpit.max_held)",
+            ),
+            build_info: IntGaugeVec::new(
+                Opts::new(
+                    "rapsheet_build_info",
+                    "Always 1; the version label names the build",
+                ),
+                &["version"],
+            )
+            .expect("static metric definition is valid"),
             upstream_errors: counter(
                 "rapsheet_upstream_errors_total",
                 "Requests the upstream could not answer",
@@ -157,6 +181,11 @@ impl Metrics {
         for cause in ["score", "manual"] {
             metrics.bans_started.with_label_values(&[cause]);
         }
+        metrics.last_reload_ok.set(1);
+        metrics
+            .build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         metrics
     }
 
@@ -178,6 +207,9 @@ impl Metrics {
             Box::new(self.store_evictions.clone()),
             Box::new(self.store_capacity.clone()),
             Box::new(self.reloads.clone()),
+            Box::new(self.last_reload_ok.clone()),
+            Box::new(self.tarpits_budget.clone()),
+            Box::new(self.build_info.clone()),
             Box::new(self.upstream_errors.clone()),
             Box::new(self.decision_log_dropped.clone()),
         ];

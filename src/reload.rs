@@ -25,10 +25,11 @@ use pingora::services::background::BackgroundService;
 use crate::config::ServerConfig;
 use crate::policy::Policy;
 use crate::proxy::Shared;
+use crate::tls::TlsCerts;
 use crate::yaml::Problems;
 
 /// How long the watcher waits for a burst of file events to settle.
-const DEBOUNCE: Duration = Duration::from_millis(200);
+const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// What a successful reload installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,18 +46,45 @@ pub struct ReloadSummary {
 pub struct Reloader {
     shared: Arc<Shared>,
     config: ServerConfig,
-    /// The fingerprint of the files the current policy was read from.
-    loaded: Mutex<u64>,
+    /// The TLS listener's certificate, reloaded along with the policy.
+    tls: Option<Arc<TlsCerts>>,
+    /// The fingerprint of the files as last read, whether the policy was accepted or not, so
+    /// a rejected file is not tried again until it changes.
+    seen: Mutex<u64>,
 }
 
 impl Reloader {
-    /// A reloader for the proxy sharing `shared`, started with `config`.
-    pub fn new(shared: Arc<Shared>, config: ServerConfig) -> Reloader {
-        let files = shared.policy.load().files.clone();
-        Reloader {
+    /// A reloader for the proxy sharing `shared`, started with `config`, serving `tls`.
+    pub fn new(shared: Arc<Shared>, config: ServerConfig, tls: Option<Arc<TlsCerts>>) -> Reloader {
+        let reloader = Reloader {
             shared,
             config,
-            loaded: Mutex::new(fingerprint(&files)),
+            tls,
+            seen: Mutex::new(0),
+        };
+        *reloader.seen.lock() = fingerprint(&reloader.watched_files());
+        reloader
+    }
+
+    /// The policy's files and the TLS certificate and key.
+    fn watched_files(&self) -> Vec<PathBuf> {
+        let mut files = self.shared.policy.load().files.clone();
+        if let Some(tls) = &self.tls {
+            files.extend(tls.files().map(Path::to_path_buf));
+        }
+        files
+    }
+
+    /// Reads the TLS certificate again; a bad one is logged and the old one stays.
+    fn reload_certificate(&self, trigger: &'static str) {
+        let Some(tls) = &self.tls else {
+            return;
+        };
+        match tls.reload() {
+            Ok(()) => tracing::info!(trigger, "TLS certificate reloaded"),
+            Err(error) => {
+                tracing::warn!(trigger, %error, "TLS certificate reload rejected; keeping the old one")
+            }
         }
     }
 
@@ -66,9 +94,16 @@ impl Reloader {
     ///
     /// Fails with every problem found; the running policy stays.
     pub fn reload(&self, trigger: &'static str) -> Result<ReloadSummary, Problems> {
+        self.reload_certificate(trigger);
+        // Fingerprint before reading: a file that changes while the policy is read then
+        // differs from the fingerprint, and the next event reloads again.
+        let files_before = self.watched_files();
+        let fingerprint_before = fingerprint(&files_before);
+        *self.seen.lock() = fingerprint_before;
         let loaded = match Policy::load(&self.config.policy) {
             Ok(policy) => policy,
             Err(problems) => {
+                self.shared.metrics.last_reload_ok.set(0);
                 self.shared
                     .metrics
                     .reloads
@@ -80,8 +115,12 @@ impl Reloader {
                 return Err(problems);
             }
         };
-        *self.loaded.lock() = fingerprint(&loaded.files);
         let old = self.shared.policy.swap(Arc::new(loaded));
+        let files_after = self.watched_files();
+        if files_after != files_before {
+            *self.seen.lock() = fingerprint(&files_after);
+        }
+        self.shared.metrics.last_reload_ok.set(1);
         let new = self.shared.policy.load();
         let summary = ReloadSummary {
             signals: (old.signals.count(), new.signals.count()),
@@ -109,8 +148,7 @@ impl Reloader {
 
     /// Reloads when the contents of a policy file changed since the last load.
     fn reload_if_changed(&self) {
-        let files = self.shared.policy.load().files.clone();
-        if fingerprint(&files) != *self.loaded.lock() {
+        if fingerprint(&self.watched_files()) != *self.seen.lock() {
             // Problems were logged and counted by `reload`.
             let _ = self.reload("file change");
         }
@@ -126,9 +164,7 @@ impl Reloader {
 
     /// The directories to watch: those holding the policy and each list.
     fn watched_dirs(&self) -> BTreeSet<PathBuf> {
-        let policy = self.shared.policy.load();
-        policy
-            .files
+        self.watched_files()
             .iter()
             .map(|file| file.parent().unwrap_or(Path::new(".")).to_path_buf())
             .collect()

@@ -16,14 +16,17 @@ use pingora::services::listening::Service;
 
 use crate::admin::AdminApp;
 use crate::clock::Clock;
-use crate::config::{ServerConfig, Upstreams};
+use crate::config::{ServerConfig, TlsConfig, Upstreams};
 use crate::decision_log::DecisionLog;
 use crate::demo::DemoSite;
 use crate::engine::Engine;
 use crate::metrics::MetricsEndpoint;
+use crate::persist::{PersistService, StateConfig, StateStore};
 use crate::policy::Policy;
 use crate::proxy::{BanFilter, RapsheetProxy, Shared, Upstream};
 use crate::reload::{ReloadService, Reloader};
+use crate::tls::TlsCerts;
+use pingora::listeners::tls::TlsSettings;
 
 /// Handles to a built server's parts.
 pub struct Built {
@@ -56,6 +59,7 @@ pub fn build(
         graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()
     };
+    let upgrading = opt.as_ref().is_some_and(|opt| opt.upgrade);
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
@@ -68,16 +72,23 @@ pub fn build(
         shared = shared.with_decision_log(log);
     }
     let shared = Arc::new(shared);
+    if let Some(state) = &config.state {
+        add_persistence(&mut server, state, &shared, upgrading)?;
+    }
     let (upstream, demo) = upstream(config, &mut server)?;
 
     let proxy = RapsheetProxy::new(Arc::clone(&shared), upstream, config);
     let mut service =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, "rapsheet");
     service.add_tcp(&config.listen.to_string());
+    let certs = match &config.tls {
+        Some(tls) => Some(add_tls(&mut service, tls)?),
+        None => None,
+    };
     service.set_connection_filter(Arc::new(BanFilter::new(Arc::clone(&shared), config)));
     server.add_service(service);
 
-    let reloader = Arc::new(Reloader::new(Arc::clone(&shared), config.clone()));
+    let reloader = Arc::new(Reloader::new(Arc::clone(&shared), config.clone(), certs));
     let reloads = ReloadService::new(Arc::clone(&reloader));
     server.add_service(background_service("policy reloader", reloads));
     add_endpoints(&mut server, config, &shared, &reloader)?;
@@ -88,6 +99,40 @@ pub fn build(
         demo,
         reloader,
     })
+}
+
+/// Adds the TLS listener (HTTP/2 and HTTP/1.1) to the proxy service, serving the
+/// certificate through a resolver that reloads can swap.
+fn add_tls<A>(service: &mut Service<A>, tls: &TlsConfig) -> anyhow::Result<Arc<TlsCerts>> {
+    let certs = Arc::new(TlsCerts::load(&tls.cert, &tls.key)?);
+    let mut settings = TlsSettings::intermediate("", "")?;
+    settings.set_cert_resolver(Arc::clone(&certs) as Arc<dyn rustls::server::ResolvesServerCert>);
+    settings.enable_h2();
+    service.add_tls_with_settings(&tls.listen.to_string(), None, settings);
+    Ok(certs)
+}
+
+/// Reads the saved state into the engine, before any connection is accepted, and adds the
+/// service that keeps saving it.
+fn add_persistence(
+    server: &mut Server,
+    config: &StateConfig,
+    shared: &Arc<Shared>,
+    upgrading: bool,
+) -> anyhow::Result<()> {
+    let state = Arc::new(StateStore::open(&config.path)?);
+    let counts = state.load(&shared.engine, shared.clock.now_ms())?;
+    tracing::info!(
+        path = %config.path.display(),
+        offenders = counts.offenders,
+        clients = counts.clients,
+        subnets = counts.subnets,
+        network_bans = counts.network_bans,
+        "State loaded"
+    );
+    let service = PersistService::new(Arc::clone(shared), state, config.clone(), upgrading);
+    server.add_service(background_service("state", service));
+    Ok(())
 }
 
 /// Adds the metrics and admin listeners the configuration asks for.
@@ -144,6 +189,29 @@ fn upstream(config: &ServerConfig, server: &mut Server) -> anyhow::Result<(Upstr
             Ok((Upstream::Balanced(balancer), None))
         }
     }
+}
+
+/// Checks that every address the configuration listens on can be bound now. Pingora binds
+/// its listeners in service threads and only panics that thread when an address is taken,
+/// leaving a process that runs but does not serve; checking first turns that into a clear
+/// error and a failing exit, which a supervisor can act on. (An upgrade takes the sockets
+/// of the running process instead, so it skips this.)
+///
+/// # Errors
+///
+/// Fails with the first address that cannot be bound and why.
+pub fn check_listeners(config: &ServerConfig) -> anyhow::Result<()> {
+    let addresses = [
+        Some(config.listen),
+        config.tls.as_ref().map(|tls| tls.listen),
+    ]
+    .into_iter()
+    .chain([config.metrics_listen, config.admin.listen])
+    .flatten();
+    for address in addresses {
+        TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
+    }
+    Ok(())
 }
 
 /// A loopback address with a port that was free a moment ago.

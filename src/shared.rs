@@ -86,6 +86,9 @@ impl Shared {
             .filter(|(_, subnet)| subnet.banned_until_ms() > now_ms)
             .count();
         let metrics = &self.metrics;
+        metrics
+            .tarpits_budget
+            .set(self.policy.load().tarpit.max_held as i64);
         metrics.active_bans.set(active);
         metrics.bans_ended.inc_by(ended);
         metrics.active_subnet_bans.set(subnet_bans as i64);

@@ -26,6 +26,8 @@ pub struct TestProxy {
     pub metrics: SocketAddr,
     /// Where the admin API listens.
     pub admin: SocketAddr,
+    /// Where the TLS listener is, when configured.
+    pub tls: Option<SocketAddr>,
     /// Reloads the policy.
     pub reloader: Arc<rapsheet::reload::Reloader>,
     /// The proxy's shared state.
@@ -93,7 +95,10 @@ impl TestProxy {
         let address = rapsheet::server::free_loopback_port().expect("free port");
         let metrics = rapsheet::server::free_loopback_port().expect("free port");
         let admin = rapsheet::server::free_loopback_port().expect("free port");
-        let admin_extra = server_extra.replace("ADMIN", &admin.to_string());
+        let tls = rapsheet::server::free_loopback_port().expect("free port");
+        let admin_extra = server_extra
+            .replace("ADMIN", &admin.to_string())
+            .replace("TLS_LISTEN", &tls.to_string());
         let admin_section = if admin_extra.contains("admin:") {
             String::new()
         } else {
@@ -105,11 +110,17 @@ impl TestProxy {
         );
         let config_path = dir.path().join("rapsheet.yaml");
         std::fs::write(&config_path, config).expect("writing config");
+        TestProxy::launch(dir, Arc::new(ManualClock::new(EPOCH_MS)))
+    }
+
+    /// Runs the server configured in `dir`, reading time from `clock`.
+    fn launch(dir: tempfile::TempDir, clock: Arc<ManualClock>) -> TestProxy {
+        let config_path = dir.path().join("rapsheet.yaml");
         let config = ServerConfig::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
         let policy = Policy::load(&config.policy).unwrap_or_else(|e| panic!("{e}"));
-        let clock = Arc::new(ManualClock::new(EPOCH_MS));
         let built = rapsheet::server::build(&config, policy, clock.clone(), None)
             .expect("building the server");
+        let address = config.listen;
         let (demo, demo_address) = built
             .demo
             .clone()
@@ -120,13 +131,18 @@ impl TestProxy {
         let thread = std::thread::spawn(move || server.run(RunArgs { shutdown_signal }));
         let metrics = config.metrics_listen.expect("metrics configured");
         let admin = config.admin.listen.expect("admin configured");
-        for listener in [address, demo_address, metrics, admin] {
+        let tls = config.tls.as_ref().map(|tls| tls.listen);
+        for listener in [address, demo_address, metrics, admin]
+            .into_iter()
+            .chain(tls)
+        {
             wait_until_listening(listener);
         }
         TestProxy {
             address,
             metrics,
             admin,
+            tls,
             reloader: built.reloader,
             shared: built.shared,
             demo,
@@ -134,6 +150,23 @@ impl TestProxy {
             dir,
             stop,
             thread: Some(thread),
+        }
+    }
+
+    /// Stops the proxy and starts it again on the same files and ports, with the clock
+    /// where it was: what survives is what was persisted.
+    pub fn restart(mut self) -> TestProxy {
+        self.stop_server();
+        let placeholder = tempfile::tempdir().expect("temporary directory");
+        let dir = std::mem::replace(&mut self.dir, placeholder);
+        let clock = Arc::new(ManualClock::new(self.now_ms()));
+        TestProxy::launch(dir, clock)
+    }
+
+    fn stop_server(&mut self) {
+        self.stop.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 
@@ -164,10 +197,7 @@ impl TestProxy {
 
 impl Drop for TestProxy {
     fn drop(&mut self) {
-        self.stop.notify_one();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.stop_server();
     }
 }
 

@@ -8,4 +8,6 @@ mod actions;
 mod admin;
 mod benign;
 mod core;
+mod persist;
 mod reload;
+mod tls;
