@@ -108,7 +108,9 @@ impl StateStore {
         connection
             .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
             .map_err(fail)?;
-        connection.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(fail)?;
         connection.execute_batch(SCHEMA).map_err(fail)?;
         Ok(StateStore {
             path: path.to_path_buf(),
@@ -197,7 +199,9 @@ impl StateStore {
             client.restore(engine, now_ms);
         }
         for (client, offender) in offenders {
-            let known = store.offender(client).is_some_and(|o| o.until_ms >= offender.until_ms);
+            let known = store
+                .offender(client)
+                .is_some_and(|o| o.until_ms >= offender.until_ms);
             if !known {
                 store.put_offender(client, offender, now_ms);
             }
@@ -248,9 +252,12 @@ impl PersistService {
     /// One flush, logged when it fails.
     fn flush(&self, since_secs: u32) {
         let now_ms = self.shared.clock.now_ms();
-        let result = self
-            .state
-            .flush(&self.shared.engine, since_secs, self.config.retention, now_ms);
+        let result = self.state.flush(
+            &self.shared.engine,
+            since_secs,
+            self.config.retention,
+            now_ms,
+        );
         if let Err(error) = result {
             tracing::warn!(%error, "State flush failed; will retry");
         }
@@ -275,7 +282,11 @@ impl BackgroundService for PersistService {
         let mut ticker = tokio::time::interval(self.config.flush_interval);
         ticker.tick().await;
         let started = tokio::time::Instant::now();
-        let mut catch_ups = if self.catch_up { &CATCH_UP_AFTER[..] } else { &[] };
+        let mut catch_ups = if self.catch_up {
+            &CATCH_UP_AFTER[..]
+        } else {
+            &[]
+        };
         let mut flushes = 0u32;
         let mut last_flush_secs = 0u32;
         loop {

@@ -84,7 +84,10 @@ pub fn write_offenders(tx: &Transaction, rows: &[OffenderRow]) -> rusqlite::Resu
 }
 
 /// The offenders still worth keeping at `now_ms`.
-pub fn read_offenders(connection: &Connection, now_ms: u64) -> rusqlite::Result<Vec<(IpAddr, Offender)>> {
+pub fn read_offenders(
+    connection: &Connection,
+    now_ms: u64,
+) -> rusqlite::Result<Vec<(IpAddr, Offender)>> {
     let mut select = connection.prepare(
         "SELECT client, reference, started_ms, until_ms, strikes, score, cause, signals, \
          expires_ms FROM offenders",
@@ -138,8 +141,8 @@ pub fn write_network_bans(tx: &Transaction, bans: &[NetworkBan]) -> rusqlite::Re
 
 /// Every network ban in the file.
 pub fn read_network_bans(connection: &Connection) -> rusqlite::Result<Vec<NetworkBan>> {
-    let mut select =
-        connection.prepare("SELECT net, reference, started_ms, until_ms, reason FROM network_bans")?;
+    let mut select = connection
+        .prepare("SELECT net, reference, started_ms, until_ms, reason FROM network_bans")?;
     let rows = select.query_map([], |row| {
         let net: String = row.get(0)?;
         Ok(net.parse::<IpNet>().ok().map(|net| NetworkBan {
@@ -205,8 +208,11 @@ pub fn write_subnets(tx: &Transaction, rows: &[SubnetRow]) -> rusqlite::Result<(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for row in rows {
-        let members: Vec<(String, u64)> =
-            row.members.iter().map(|(ip, until)| (ip.to_string(), *until)).collect();
+        let members: Vec<(String, u64)> = row
+            .members
+            .iter()
+            .map(|(ip, until)| (ip.to_string(), *until))
+            .collect();
         insert.execute(params![
             row.net.to_string(),
             row.prefix,
@@ -278,7 +284,12 @@ impl ClientRow {
             .into_iter()
             .filter_map(|signal| {
                 let state = record.signal(signal)?;
-                Some((signal.name().to_string(), state.fired_secs, state.points, state.fires))
+                Some((
+                    signal.name().to_string(),
+                    state.fired_secs,
+                    state.points,
+                    state.fires,
+                ))
             })
             .collect();
         let evidence = record
@@ -309,7 +320,12 @@ impl ClientRow {
     pub fn restore(self, engine: &Engine, now_ms: u64) {
         let record = engine.store().client_or_insert(self.client, now_ms);
         let empty_evidence = record.evidence().is_empty();
-        record.restore_counts(self.requests, self.hostile, self.first_seen_secs, self.last_seen_secs);
+        record.restore_counts(
+            self.requests,
+            self.hostile,
+            self.first_seen_secs,
+            self.last_seen_secs,
+        );
         for (name, fired_secs, points, fires) in self.signals {
             if let Some(signal) = Signal::from_name(&name) {
                 let state = SignalState {

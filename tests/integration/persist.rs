@@ -22,29 +22,56 @@ async fn bans_strikes_and_records_survive_a_restart() {
     let now = proxy.now_ms();
     let manual: IpAddr = "127.0.20.2".parse().unwrap();
     let engine = &proxy.shared.engine;
-    engine.ban(&policy, manual, Duration::from_secs(600), "first".into(), now);
-    engine.ban(&policy, manual, Duration::from_secs(600), "second".into(), now + 1);
+    engine.ban(
+        &policy,
+        manual,
+        Duration::from_secs(600),
+        "first".into(),
+        now,
+    );
+    engine.ban(
+        &policy,
+        manual,
+        Duration::from_secs(600),
+        "second".into(),
+        now + 1,
+    );
     let net = "127.0.21.0/24".parse().unwrap();
     engine.ban_network(net, Duration::from_secs(600), "range".into(), now);
     let scanner_key: IpAddr = "127.0.20.1".parse().unwrap();
-    let before = engine.store().client(scanner_key).expect("recorded").counts();
+    let before = engine
+        .store()
+        .client(scanner_key)
+        .expect("recorded")
+        .counts();
 
     // The flush interval is an hour: only the final flush on the way out saves anything.
     let proxy = proxy.restart();
     let store = proxy.shared.engine.store();
     let banned = store.offender(scanner_key).expect("the scored ban is back");
     assert!(banned.is_banned(proxy.now_ms()));
-    assert_eq!(store.offender(manual).expect("the manual ban is back").strikes, 2);
+    assert_eq!(
+        store
+            .offender(manual)
+            .expect("the manual ban is back")
+            .strikes,
+        2
+    );
     let record = store.client(scanner_key).expect("the record is back");
     assert_eq!(record.counts().0, before.0);
     assert_eq!(record.counts().2, before.2, "first seen is kept");
-    let danger = record.signal(rapsheet::engine::Signal::DangerHits).expect("signal history");
+    let danger = record
+        .signal(rapsheet::engine::Signal::DangerHits)
+        .expect("signal history");
     assert_eq!(danger.points, 20);
     assert!(!record.evidence().is_empty(), "evidence is back");
 
     // And still enforced: before HTTP for new connections.
     for refused in ["127.0.20.1", "127.0.20.2", "127.0.21.9"] {
-        assert!(get(&client_from(refused), &proxy, "/", &[]).await.is_none(), "{refused}");
+        assert!(
+            get(&client_from(refused), &proxy, "/", &[]).await.is_none(),
+            "{refused}"
+        );
     }
     let free = get(&client_from("127.0.22.1"), &proxy, "/", &[]).await;
     assert_eq!(free.expect("answered").status, 200);
@@ -138,7 +165,10 @@ async fn a_crash_loses_at_most_the_last_flush_interval() {
     for i in 0..100 {
         let key: IpAddr = format!("198.18.{}.{}", i / 250, i % 250).parse().unwrap();
         let offender = engine.store().offender(key);
-        assert!(offender.is_some_and(|o| o.is_banned(now)), "ban of {key} was lost");
+        assert!(
+            offender.is_some_and(|o| o.is_banned(now)),
+            "ban of {key} was lost"
+        );
     }
     drop(state);
 

@@ -19,7 +19,11 @@ fn https_client(cert_pem: &str, tls: SocketAddr, http1_only: bool) -> reqwest::C
         .add_root_certificate(root)
         .resolve("localhost", tls)
         .redirect(reqwest::redirect::Policy::none());
-    let builder = if http1_only { builder.http1_only() } else { builder };
+    let builder = if http1_only {
+        builder.http1_only()
+    } else {
+        builder
+    };
     builder.build().expect("client")
 }
 
@@ -35,8 +39,15 @@ async fn https_works_over_h2_and_http1_and_certificates_reload() {
     );
     let tls = proxy.tls.expect("tls configured");
     let url = format!("https://localhost:{}/about", tls.port());
-    for (http1_only, version) in [(false, http::Version::HTTP_2), (true, http::Version::HTTP_11)] {
-        let response = https_client(&cert, tls, http1_only).get(&url).send().await.expect("https");
+    for (http1_only, version) in [
+        (false, http::Version::HTTP_2),
+        (true, http::Version::HTTP_11),
+    ] {
+        let response = https_client(&cert, tls, http1_only)
+            .get(&url)
+            .send()
+            .await
+            .expect("https");
         assert_eq!(response.status(), 200);
         assert_eq!(response.version(), version);
     }
@@ -47,7 +58,10 @@ async fn https_works_over_h2_and_http1_and_certificates_reload() {
     std::fs::write(proxy.dir.path().join("key.pem"), &new_key).unwrap();
     proxy.reloader.reload("test").expect("reloads");
     let old_trust = https_client(&cert, tls, true).get(&url).send().await;
-    assert!(old_trust.is_err(), "the old certificate is no longer served");
+    assert!(
+        old_trust.is_err(),
+        "the old certificate is no longer served"
+    );
     let new_trust = https_client(&new_cert, tls, true).get(&url).send().await;
     assert_eq!(new_trust.expect("https").status(), 200);
 }
@@ -57,8 +71,18 @@ fn bad_certificates_give_located_errors_and_a_failing_exit() {
     let (cert, _) = certificate();
     let cases = [
         ("missing", None, "tls.cert", "cannot read"),
-        ("garbage", Some(("not a certificate\n", "nor a key\n")), "tls.cert", "no PEM certificate"),
-        ("no key", Some((cert.as_str(), "-----BEGIN NOTHING-----\n")), "tls.key", "no PEM private key"),
+        (
+            "garbage",
+            Some(("not a certificate\n", "nor a key\n")),
+            "tls.cert",
+            "no PEM certificate",
+        ),
+        (
+            "no key",
+            Some((cert.as_str(), "-----BEGIN NOTHING-----\n")),
+            "tls.key",
+            "no PEM private key",
+        ),
     ];
     for (name, files, key, message) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -78,7 +102,10 @@ fn bad_certificates_give_located_errors_and_a_failing_exit() {
                 .expect("runs");
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert_eq!(output.status.code(), Some(1), "{name} {command}: {stderr}");
-            assert!(stderr.contains(&format!("rapsheet.yaml:4: {key}: ")), "{name}: {stderr}");
+            assert!(
+                stderr.contains(&format!("rapsheet.yaml:4: {key}: ")),
+                "{name}: {stderr}"
+            );
             assert!(stderr.contains(message), "{name}: {stderr}");
         }
     }
