@@ -318,11 +318,17 @@ impl Engine {
         status: u16,
         now_ms: u64,
     ) -> Learned {
-        // Answers the proxy wrote itself (403, tarpit) say nothing about the site.
-        let record = match &outcome.record {
-            Some(record) if outcome.verdict.action == Action::Allow => record,
-            _ => return Learned::default(),
+        let Some(record) = &outcome.record else {
+            return Learned::default();
         };
+        // Answers the proxy wrote itself (403, tarpit) say nothing about the site; the
+        // evidence still records what the client got.
+        if outcome.verdict.action != Action::Allow {
+            if let Some(id) = outcome.evidence {
+                record.amend_evidence(id, status, 0);
+            }
+            return Learned::default();
+        }
         let mut fired = Fired::default();
         let is_static = policy.is_static(request.path);
         if let Some(rule) = &policy.signals.not_found_ratio {
