@@ -325,7 +325,7 @@ impl Engine {
         // evidence still records what the client got.
         if outcome.verdict.action != Action::Allow {
             if let Some(id) = outcome.evidence {
-                record.amend_evidence(id, status, 0);
+                record.mark_refused(id, status);
             }
             return Learned::default();
         }
@@ -859,6 +859,7 @@ fn evidence_of(request: &RequestFacts, status: u16, now_ms: u64) -> Evidence {
         method: cut(request.method, 16).into(),
         target: target.into(),
         status,
+        forwarded: true,
         user_agent: request
             .user_agent
             .map(|ua| cut(ua, EVIDENCE_FIELD_MAX).into()),

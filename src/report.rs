@@ -162,9 +162,11 @@ pub struct EvidenceRow {
     pub method: String,
     /// The path and query, cut to a bounded length.
     pub target: String,
-    /// The status the site answered; 0 when the request was not forwarded (rapsheet refused
-    /// or tarpitted it, or the connection ended first).
+    /// The status sent: the site's, or rapsheet's own 403 or 429 when it was not forwarded;
+    /// 0 when the connection ended before an answer.
     pub status: u16,
+    /// False when rapsheet refused or tarpitted the request, so the site never saw it.
+    pub forwarded: bool,
     /// The User-Agent.
     pub user_agent: Option<String>,
     /// The Referer.
@@ -380,6 +382,7 @@ fn evidence_rows(record: &ClientRecord) -> Vec<EvidenceRow> {
             method: entry.method.to_string(),
             target: entry.target.to_string(),
             status: entry.status,
+            forwarded: entry.forwarded,
             user_agent: entry.user_agent.as_deref().map(str::to_string),
             referer: entry.referer.as_deref().map(str::to_string),
             signals: entry.fired().map(Signal::name).collect(),

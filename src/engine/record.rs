@@ -78,6 +78,8 @@ pub struct Evidence {
     pub target: Box<str>,
     /// The status sent; 0 until known.
     pub status: u16,
+    /// False when rapsheet answered the request itself (403, tarpit): the site never saw it.
+    pub forwarded: bool,
     /// The User-Agent, cut to a bounded length.
     pub user_agent: Option<Box<str>>,
     /// The Referer, cut to a bounded length.
@@ -399,6 +401,18 @@ impl ClientRecord {
         ring.next_id.wrapping_sub(1)
     }
 
+    /// Marks evidence `id` as answered by rapsheet itself with `status`.
+    pub fn mark_refused(&self, id: u32, status: u16) {
+        let Some(detail) = self.detail.get() else {
+            return;
+        };
+        let mut ring = detail.evidence.lock();
+        if let Some(entry) = ring.entries.iter_mut().rev().find(|entry| entry.id == id) {
+            entry.status = status;
+            entry.forwarded = false;
+        }
+    }
+
     /// Updates evidence `id` with the status sent and signals fired by the response.
     pub fn amend_evidence(&self, id: u32, status: u16, signals: u16) {
         let Some(detail) = self.detail.get() else {
@@ -475,6 +489,7 @@ mod tests {
                 method: "GET".into(),
                 target: "/x".into(),
                 status: 0,
+                forwarded: true,
                 user_agent: None,
                 referer: None,
                 signals: 1,

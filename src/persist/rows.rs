@@ -259,9 +259,15 @@ struct EvidenceRow {
     method: String,
     target: String,
     status: u16,
+    #[serde(default = "forwarded_by_default")]
+    forwarded: bool,
     user_agent: Option<String>,
     referer: Option<String>,
     signals: u16,
+}
+
+fn forwarded_by_default() -> bool {
+    true
 }
 
 /// A client's record as history.
@@ -300,6 +306,7 @@ impl ClientRow {
                 method: e.method.into(),
                 target: e.target.into(),
                 status: e.status,
+                forwarded: e.forwarded,
                 user_agent: e.user_agent.map(Into::into),
                 referer: e.referer.map(Into::into),
                 signals: e.signals,
@@ -344,6 +351,7 @@ impl ClientRow {
                     method: row.method.into(),
                     target: row.target.into(),
                     status: row.status,
+                    forwarded: row.forwarded,
                     user_agent: row.user_agent.map(Into::into),
                     referer: row.referer.map(Into::into),
                     signals: row.signals,

@@ -204,12 +204,11 @@ fn evidence_table(sheet: &RapSheet, body: &mut String) {
          <th>Target</th><th>Status</th><th>User-Agent</th><th>Referer</th><th>Signals</th></tr>\n",
     );
     for row in &sheet.evidence {
-        // 0: rapsheet answered the request itself (403 or the tarpit) or the connection
-        // ended first; either way the site never saw it.
-        let status = if row.status == 0 {
-            "not forwarded".to_string()
-        } else {
-            row.status.to_string()
+        // Requests rapsheet answered itself (403 or the tarpit) never reached the site.
+        let status = match (row.forwarded, row.status) {
+            (_, 0) => "no answer".to_string(),
+            (false, status) => format!("{status} from rapsheet"),
+            (true, status) => status.to_string(),
         };
         let _ = writeln!(
             body,

@@ -319,7 +319,7 @@ fn reached(sheet: &RapSheet, signal: Signal) -> String {
             served.join(", ")
         );
     }
-    if fired().all(|row| row.status == 0) {
+    if fired().all(|row| !row.forwarded) {
         return "rapsheet kept them from the site; fix the application all the same, so its \
                 safety does not rest on the proxy."
             .to_string();
