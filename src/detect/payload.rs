@@ -6,22 +6,23 @@
 //! found. The caller turns kinds into points through the policy. Each component is
 //! normalised once into a few views (canonical, path, SQL, shell; see
 //! [`normalize`](super::normalize)), and the kinds' detectors read the views they need. An
-//! ordinary component (plain letters, digits and `/ _ . - ~`) skips the decoding and every
-//! regular expression; only the file-name vocabularies and a lone-command check run on it.
+//! ordinary component (a browser User-Agent, a session cookie, a plain path) is first shown to
+//! a screen that proves in one pass that no detector could fire on it (see `screen`), and then
+//! skips the decoding, the views and every regular expression.
 
 mod markup;
+mod screen;
 mod shell;
 mod sql;
 mod traversal;
 
 use std::cell::RefCell;
 
-use crate::detect::normalize::{
-    canonicalize, needs_normalizing, path_view, shell_view, sql_view, PlusSign,
-};
+use crate::detect::normalize::{canonicalize, path_view, shell_view, sql_view, PlusSign};
 use crate::detect::DetectError;
 
 use markup::MarkupMatcher;
+use screen::QuietScreen;
 use shell::ShellMatcher;
 use sql::SqlMatcher;
 use traversal::TraversalMatcher;
@@ -179,6 +180,7 @@ pub struct PayloadMatcher {
     markup: MarkupMatcher,
     sql: SqlMatcher,
     shell: ShellMatcher,
+    screen: QuietScreen,
 }
 
 /// Reusable buffers for the views of one component, kept per thread so scanning does not
@@ -201,11 +203,15 @@ impl PayloadMatcher {
     ///
     /// Fails with the list and line of the first unusable entry, or when a list is empty.
     pub fn new(vocab: &PayloadVocab) -> Result<Self, DetectError> {
+        let sql = SqlMatcher::new().map_err(built_in_rule)?;
+        let shell = ShellMatcher::new(vocab.shell_commands)?;
+        let screen = QuietScreen::new(sql.words(), &shell, vocab.system_files, vocab.web_shells)?;
         Ok(PayloadMatcher {
             traversal: TraversalMatcher::new(vocab.system_files, vocab.web_shells)?,
             markup: MarkupMatcher::new().map_err(built_in_rule)?,
-            sql: SqlMatcher::new().map_err(built_in_rule)?,
-            shell: ShellMatcher::new(vocab.shell_commands)?,
+            sql,
+            shell,
+            screen,
         })
     }
 
@@ -242,6 +248,19 @@ impl PayloadMatcher {
         if raw.is_empty() {
             return PayloadSet::new();
         }
+        if self.screen.is_quiet(raw, location == Location::Path) {
+            // The screen's promise, checked wherever debug assertions run (tests, fuzzing).
+            debug_assert!(
+                self.analyse(location, raw).is_empty(),
+                "the quiet-text screen passed a payload: {raw:?}"
+            );
+            return PayloadSet::new();
+        }
+        self.analyse(location, raw)
+    }
+
+    /// The full analysis of one value, on the thread's reusable buffers.
+    fn analyse(&self, location: Location, raw: &str) -> PayloadSet {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut scratch) => self.scan_with(location, raw, &mut scratch),
             // Only re-entrant use could find the buffers taken; fresh ones keep it correct.
@@ -250,9 +269,6 @@ impl PayloadMatcher {
     }
 
     fn scan_with(&self, location: Location, raw: &str, scratch: &mut Scratch) -> PayloadSet {
-        if !needs_normalizing(raw) {
-            return self.scan_plain(location, raw, scratch);
-        }
         let plus = match location {
             Location::Query | Location::Body => PlusSign::Space,
             Location::Path | Location::Header | Location::Cookie => PlusSign::Literal,
@@ -290,35 +306,6 @@ impl PayloadMatcher {
             .is_injection(&scratch.canonical, &scratch.shell, !in_path)
         {
             found.insert(PayloadKind::CommandInjection);
-        }
-        found
-    }
-
-    /// The fast path for plain text: no decoding and no regular expressions, only the file
-    /// vocabularies and a lone command name such as `whoami`.
-    fn scan_plain(&self, location: Location, raw: &str, scratch: &mut Scratch) -> PayloadSet {
-        let mut found = PayloadSet::new();
-        if self.traversal.is_traversal(raw) {
-            found.insert(PayloadKind::PathTraversal);
-        }
-        if location == Location::Path {
-            if self.traversal.is_web_shell(raw) {
-                found.insert(PayloadKind::WebShell);
-            }
-            return found;
-        }
-        scratch.canonical.clear();
-        scratch.canonical.push_str(raw);
-        scratch.canonical.make_ascii_lowercase();
-        if self.shell.is_lone_command(&scratch.canonical) {
-            found.insert(PayloadKind::CommandInjection);
-        }
-        // A lone catalogue name such as information_schema is plain text too.
-        if self
-            .sql
-            .is_injection(&scratch.canonical, &mut scratch.shape)
-        {
-            found.insert(PayloadKind::SqlInjection);
         }
         found
     }
@@ -394,6 +381,9 @@ mod tests {
             ),
             (Location::Cookie, "a=1; b=%3Csvg/onload=alert(1)%3E", &[Xss]),
             (Location::Body, "information_schema", &[SqlInjection]),
+            (Location::Cookie, "window.location=1", &[Xss]),
+            (Location::Header, "0x5c0x2e./", &[PathTraversal]),
+            (Location::Query, "q=a+b&cmd=/usr/bin/anything", &[CommandInjection]),
         ]);
     }
 

@@ -11,6 +11,8 @@
 
 mod command;
 
+pub(crate) use command::command_prefixes;
+
 use std::collections::HashMap;
 
 use regex::RegexSet;

@@ -126,16 +126,11 @@ impl ShellMatcher {
         }
         prefix_arguments.is_some_and(|after| accepts(CommandTier::WordLike, start, after))
     }
+}
 
-    /// Says whether plain text (no spaces or separators) is a command that never names
-    /// anything else, such as `whoami` or `/bin/sh`.
-    pub(crate) fn is_lone_command(&self, text: &str) -> bool {
-        let context = Context {
-            canonical: text,
-            shell: text,
-        };
-        self.command_at(context, text, Start::Value)
-    }
+/// The words that run the command after them, for the quiet-text screen.
+pub(crate) fn command_prefixes() -> &'static [&'static str] {
+    PREFIXES
 }
 
 /// A command word as read at a command position.
