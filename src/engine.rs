@@ -350,6 +350,20 @@ impl Engine {
                 }
             }
         }
+        if let Some(rule) = &policy.signals.brute_force {
+            let login = request.method.eq_ignore_ascii_case("POST")
+                && policy
+                    .lists
+                    .login_paths
+                    .as_ref()
+                    .is_some_and(|paths| paths.matches(request.path));
+            if login || status == 401 || status == 407 {
+                let epoch = window::epoch(now_ms, rule.within, record::ATTEMPT_BUCKETS);
+                if record.note_attempt(epoch) >= rule.attempts {
+                    fired.push(Signal::BruteForce, rule.points);
+                }
+            }
+        }
         if let Some(points) = policy.signals.redirect_probe {
             let path_hash = hash32(trim_path(request.path));
             match status {

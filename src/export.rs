@@ -402,7 +402,7 @@ pub fn plain_text(bans: &ActiveBans) -> String {
 /// The AbuseIPDB categories a signal stands for. AbuseIPDB's categories used here: 10 web
 /// spam (includes HTTP Referer spam), 15 hacking, 16 SQL injection, 19 bad web bot
 /// (excessive requests, User-Agent spoofing), 21 web app attack (probing for or exploiting
-/// installed web applications). Brute force (18) is not used: no signal watches logins.
+/// installed web applications), 18 brute force (credential guessing).
 pub fn abuseipdb_categories(signal: Signal) -> &'static [u8] {
     match signal {
         // Guessing paths and asking for admin panels and secrets is probing for installed
@@ -416,6 +416,7 @@ pub fn abuseipdb_categories(signal: Signal) -> &'static [u8] {
         // Reading system files, running commands and using a backdoor are attempts at
         // unauthorized access to the host, beyond the web application.
         Signal::PathTraversal | Signal::CommandInjection | Signal::WebShell => &[15, 21],
+        Signal::BruteForce => &[18, 21],
     }
 }
 

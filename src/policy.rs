@@ -19,9 +19,9 @@ use crate::engine::{Severity, Signal};
 use crate::yaml::{check_mapping_keys, Problem, Problems, YamlDoc};
 use lists::{read_list_text, CidrSet, HostList, ListFile, PathList};
 use schema::{
-    BurstConfig, DangerHitsConfig, ForeignRefererConfig, ListsConfig, NotFoundRatioConfig,
-    PointsConfig, RepeatOffendersConfig, SeverityConfig, Span, SubnetBansConfig, TarpitConfig,
-    UaRotationConfig,
+    BruteForceConfig, BurstConfig, DangerHitsConfig, ForeignRefererConfig, ListsConfig,
+    NotFoundRatioConfig, PointsConfig, RepeatOffendersConfig, SeverityConfig, Span,
+    SubnetBansConfig, TarpitConfig, UaRotationConfig,
 };
 pub use schema::{Mode, TarpitStyle};
 
@@ -203,6 +203,17 @@ pub struct UaRotation {
     pub window: Duration,
 }
 
+/// The parameters of `brute_force`.
+#[derive(Debug, Clone, Copy)]
+pub struct BruteForce {
+    /// Points when it fires.
+    pub points: u16,
+    /// Login attempts within `within` that fire it.
+    pub attempts: u32,
+    /// The window.
+    pub within: Duration,
+}
+
 /// The signals that are on. A signal absent from the policy is off and contributes nothing,
 /// even points it earned under an earlier policy.
 #[derive(Debug, Clone, Default)]
@@ -221,6 +232,8 @@ pub struct Signals {
     pub ua_rotation: Option<UaRotation>,
     /// Points of a scanner User-Agent.
     pub scanner_user_agent: Option<u16>,
+    /// Password guessing.
+    pub brute_force: Option<BruteForce>,
     /// Points of each payload signal, by [`Signal::index`]; zero when off.
     pub payload_points: [u16; Signal::COUNT],
 }
@@ -236,6 +249,7 @@ impl Signals {
             Signal::RedirectProbe => self.redirect_probe.is_some(),
             Signal::UaRotation => self.ua_rotation.is_some(),
             Signal::ScannerUserAgent => self.scanner_user_agent.is_some(),
+            Signal::BruteForce => self.brute_force.is_some(),
             payload => self.payload_points[payload.index()] > 0,
         }
     }
@@ -264,6 +278,8 @@ pub struct Lists {
     pub bad_user_agents: Option<UserAgentMatcher>,
     /// The payload detectors, built when any payload signal is on.
     pub payloads: Option<PayloadMatcher>,
+    /// Login endpoints, for the brute-force signal.
+    pub login_paths: Option<PathList>,
 }
 
 impl std::fmt::Debug for Lists {
@@ -619,6 +635,9 @@ impl<'a> PolicyReader<'a> {
             }
             Signal::RedirectProbe => signals.redirect_probe = self.plain_points(&key, value),
             Signal::ScannerUserAgent => signals.scanner_user_agent = self.plain_points(&key, value),
+            Signal::BruteForce => {
+                signals.brute_force = self.parse(&key, value).map(|c| self.brute_force(&key, c));
+            }
             payload => {
                 let points = self.plain_points(&key, value).unwrap_or(0);
                 signals.payload_points[payload.index()] = points;
@@ -691,6 +710,15 @@ impl<'a> PolicyReader<'a> {
         }
     }
 
+    fn brute_force(&mut self, key: &str, config: BruteForceConfig) -> BruteForce {
+        let attempts = self.in_range(&format!("{key}.attempts"), config.attempts, 1, 1_000_000);
+        BruteForce {
+            points: self.points(&format!("{key}.points"), config.points),
+            attempts: attempts.unwrap_or(1) as u32,
+            within: self.positive(&format!("{key}.within"), config.within.0),
+        }
+    }
+
     fn ua_rotation(&mut self, key: &str, config: UaRotationConfig) -> UaRotation {
         let distinct = self.in_range(&format!("{key}.distinct"), config.distinct, 2, 4);
         UaRotation {
@@ -731,6 +759,7 @@ impl<'a> PolicyReader<'a> {
         let shells = text_of(self, "web_shells", &config.web_shells);
         let files = text_of(self, "system_files", &config.system_files);
         let commands = text_of(self, "shell_commands", &config.shell_commands);
+        let logins = text_of(self, "login_paths", &config.login_paths);
 
         let problems = &mut self.problems;
         let list = |(path, text): (PathBuf, String)| ListFile::parse(&path, &text);
@@ -751,6 +780,7 @@ impl<'a> PolicyReader<'a> {
             payloads: payloads_on
                 .then(|| payload_matcher(shells, files, commands, problems))
                 .flatten(),
+            login_paths: logins.map(|l| PathList::from_list(&list(l), problems)),
         };
         if policy.signals.danger_hits.is_some() && policy.lists.danger_paths.is_none() {
             self.problem(

@@ -174,14 +174,23 @@ impl Replay {
             self.report.refusals.push(refusal);
         }
         let key = self.policy.client_key(entry.client);
-        if outcome.verdict.action == Action::Tarpit && self.tarpitted.insert(key) {
+        // A response can lift the score into the tarpit band; the proxy would tarpit the
+        // client's next request, which a log may not have, so it counts from here.
+        let crossed_on_response = learned.fired != 0
+            && outcome.verdict.action == Action::Allow
+            && self.policy.tarpit_at.is_some_and(|at| {
+                let score = self.score(key, now_ms);
+                score >= at && score < self.policy.block_at
+            });
+        let tarpitted = outcome.verdict.action == Action::Tarpit || crossed_on_response;
+        if tarpitted && self.tarpitted.insert(key) {
             let signals = self
                 .engine
                 .store()
                 .client(key)
                 .map(|record| record.live_signals(&self.policy, now_ms))
                 .unwrap_or_default();
-            let score = outcome.verdict.score;
+            let score = self.score(key, now_ms);
             self.report.refusals.push(Refusal {
                 client: key,
                 action: "tarpit",
@@ -193,6 +202,13 @@ impl Replay {
                 reference: None,
             });
         }
+    }
+
+    fn score(&self, key: IpAddr, now_ms: u64) -> u32 {
+        self.engine
+            .store()
+            .client(key)
+            .map_or(0, |record| record.score(&self.policy, now_ms))
     }
 
     /// Counts a line that could not be parsed.

@@ -31,6 +31,9 @@ pub const BURST_BUCKETS: usize = 8;
 /// Buckets of the 404 ratio window.
 pub const RATIO_BUCKETS: usize = 4;
 
+/// Buckets of the login-attempt window.
+pub const ATTEMPT_BUCKETS: usize = 4;
+
 /// The live record of one client key.
 pub struct ClientRecord {
     key: IpAddr,
@@ -56,6 +59,8 @@ struct Detail {
     redirect_next: AtomicU32,
     /// When the client was last tarpitted (seconds).
     tarpitted_secs: AtomicU32,
+    /// Login attempts, for the brute-force signal.
+    attempts: Buckets<ATTEMPT_BUCKETS>,
     evidence: Mutex<EvidenceRing>,
 }
 
@@ -379,6 +384,13 @@ impl ClientRecord {
         })
     }
 
+    /// Counts a login attempt in the bucket of `epoch`; returns the attempts in the window.
+    pub fn note_attempt(&self, epoch: u32) -> u32 {
+        let attempts = &self.detail().attempts;
+        attempts.update(epoch, |n| n.saturating_add(1));
+        attempts.sum(epoch)
+    }
+
     /// Notes a tarpitted request; true when it starts a new tarpit episode (the client was
     /// not tarpitted within `decay_secs`), which is when the tarpit is reported.
     pub fn start_tarpit(&self, now_secs: u32, decay_secs: u32) -> bool {
@@ -442,6 +454,7 @@ impl Default for Detail {
             redirects: std::array::from_fn(|_| AtomicU32::new(0)),
             redirect_next: AtomicU32::new(0),
             tarpitted_secs: AtomicU32::new(0),
+            attempts: Buckets::default(),
             evidence: Mutex::new(EvidenceRing::default()),
         }
     }

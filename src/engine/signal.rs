@@ -34,11 +34,13 @@ pub enum Signal {
     CommandInjection,
     /// Requests for web shells, backdoors and exploit paths.
     WebShell,
+    /// Repeated login attempts or authentication failures.
+    BruteForce,
 }
 
 impl Signal {
     /// The number of signal kinds.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
 
     /// Every signal kind, in a stable order (the order of their indices).
     pub const ALL: [Signal; Signal::COUNT] = [
@@ -54,6 +56,7 @@ impl Signal {
         Signal::SqlInjection,
         Signal::CommandInjection,
         Signal::WebShell,
+        Signal::BruteForce,
     ];
 
     /// A dense index, for per-signal arrays.
@@ -76,6 +79,7 @@ impl Signal {
             Signal::SqlInjection => "sql_injection",
             Signal::CommandInjection => "command_injection",
             Signal::WebShell => "web_shell",
+            Signal::BruteForce => "brute_force",
         }
     }
 
@@ -98,6 +102,7 @@ impl Signal {
             Signal::SqlInjection => Category::SqlInjection,
             Signal::CommandInjection => Category::CodeExecution,
             Signal::WebShell => Category::Backdoor,
+            Signal::BruteForce => Category::BruteForce,
         }
     }
 
@@ -116,6 +121,7 @@ impl Signal {
             Signal::SqlInjection => "SQL injection payload",
             Signal::CommandInjection => "Command injection or remote code execution payload",
             Signal::WebShell => "Request for a web shell, backdoor or exploit path",
+            Signal::BruteForce => "Repeated login attempts or authentication failures",
         }
     }
 }
@@ -162,6 +168,8 @@ pub enum Category {
     CodeExecution,
     /// Web shells and backdoors.
     Backdoor,
+    /// Password guessing.
+    BruteForce,
 }
 
 impl Category {
@@ -178,6 +186,7 @@ impl Category {
             Category::SqlInjection => "sql injection",
             Category::CodeExecution => "code execution",
             Category::Backdoor => "backdoor",
+            Category::BruteForce => "brute force",
         }
     }
 }

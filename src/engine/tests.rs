@@ -412,3 +412,32 @@ fn a_burst_counts_pages_not_assets_by_default() {
     steps.push(step(1_400, "/page", 200).expect(Action::Allow, 35));
     check(&policy, &steps);
 }
+
+#[test]
+fn repeated_login_attempts_and_401s_fire_brute_force() {
+    let policy = policy(
+        "tarpit_at: 50\nblock_at: 100\nlists: { login_paths: LISTS/login-paths.txt }\n\
+         signals: { brute_force: { points: 60, attempts: 3, within: 1m } }\n",
+    );
+    let engine = Engine::new(StoreLimits::default());
+    let cases: &[(&str, &str, u16, Action)] = &[
+        // A page view and a GET of the login form are not attempts.
+        ("GET", "/wp-login.php", 200, Action::Allow),
+        ("POST", "/contact", 200, Action::Allow),
+        ("POST", "/wp-login.php", 200, Action::Allow),
+        ("GET", "/private/", 401, Action::Allow),
+        // The third attempt fires after its response; the next request is tarpitted.
+        ("POST", "/wp-login.php", 200, Action::Allow),
+        ("GET", "/", 200, Action::Tarpit),
+    ];
+    for (i, (method, target, status, expected)) in cases.iter().enumerate() {
+        let request = RequestFacts::new("203.0.113.50".parse().unwrap(), method, target);
+        let now = i as u64 * 1_000;
+        let outcome = engine.on_request(&policy, &request, now);
+        assert_eq!(
+            outcome.verdict.action, *expected,
+            "step {i}: {method} {target}"
+        );
+        engine.on_response(&policy, &request, &outcome, *status, now);
+    }
+}

@@ -147,6 +147,7 @@ pub struct ListsConfig {
     pub web_shells: Option<String>,
     pub system_files: Option<String>,
     pub shell_commands: Option<String>,
+    pub login_paths: Option<String>,
 }
 
 /// One level of the 404 ratio signal.
@@ -220,6 +221,16 @@ pub struct UaRotationConfig {
 
 fn default_ua_window() -> Span {
     Span(Duration::from_secs(600))
+}
+
+/// `signals.brute_force`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BruteForceConfig {
+    pub points: i64,
+    /// Login attempts (POSTs to a login path, 401 answers) within `within` that fire it.
+    pub attempts: i64,
+    pub within: Span,
 }
 
 /// A signal that needs nothing but its points.

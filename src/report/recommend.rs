@@ -57,6 +57,7 @@ fn for_signal(sheet: &RapSheet, policy: &Policy, signal: Signal) -> Option<Recom
         Signal::RedirectProbe => redirect_probe(sheet),
         Signal::UaRotation => ua_rotation(sheet),
         Signal::ScannerUserAgent => scanner_agent(who),
+        Signal::BruteForce => brute_force(who),
         payload => payload_fix(sheet, payload)?,
     };
     Some(recommendation)
@@ -239,6 +240,25 @@ fn scanner_agent(who: IpAddr) -> Recommendation {
              lists/bad-user-agents.txt current so the next one is refused on its first request."
         ),
         commands: Vec::new(),
+    }
+}
+
+fn brute_force(who: IpAddr) -> Recommendation {
+    Recommendation {
+        topic: Signal::BruteForce.name(),
+        title: "Password guessing",
+        advice: format!(
+            "{who} kept trying to log in. Slow every login endpoint per address and per account \
+             (a growing delay or a lockout after a few failures), offer or require a second \
+             factor, and check the accounts it tried for logins that succeeded. A per-address \
+             rate limit on the login path in nginx stops the next guesser before the \
+             application does any work."
+        ),
+        commands: vec![
+            "limit_req_zone $binary_remote_addr zone=login:10m rate=5r/m;\n\
+             location = /wp-login.php { limit_req zone=login burst=3 nodelay; limit_req_status 429; }"
+                .to_string(),
+        ],
     }
 }
 
