@@ -311,6 +311,8 @@ fn shell_noise_len(input: &[u8], out: &mut String) -> usize {
         [b'`', b'`', ..] => 2,
         [b'$' | b'<' | b'>', b'(', b')', ..] => 3,
         [b'$', b'{', rest @ ..] => braced_variable_len(rest, out),
+        // `$'...'` and `$"..."` are quoting (ANSI-C and locale), so the `$` goes with them.
+        [b'$', b'\'' | b'"', ..] => 1,
         [b'$', b'i', b'f', b's', ..] => {
             out.push(' ');
             4

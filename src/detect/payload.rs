@@ -224,12 +224,15 @@ impl PayloadMatcher {
     /// Scans one raw component and returns the payload kinds it carries.
     ///
     /// Queries are split at `&` and cookies at `;`, and each name and value is judged on its
-    /// own, so a command or SQL fragment at the start of a value is seen as such.
+    /// own, so a command or SQL fragment at the start of a value is seen as such. A header that
+    /// holds a URL with a query (a Referer) has that query judged the same way, and a path is
+    /// also read for SQL from the start of each of its first segments.
     pub fn scan(&self, location: Location, raw: &str) -> PayloadSet {
         let raw = clip(raw);
         let separator = match location {
             Location::Query => '&',
             Location::Cookie => ';',
+            Location::Header => return self.scan_header(raw),
             _ => return self.scan_value(location, raw),
         };
         raw.split(separator).fold(PayloadSet::new(), |found, pair| {
@@ -242,6 +245,20 @@ impl PayloadMatcher {
             };
             found
         })
+    }
+
+    /// A header value, and when it is a URL with a query (a Referer, an Origin-like header),
+    /// that query's parameters as well: scanners replay their payloads through the Referer,
+    /// and a parameter value starts where its `=` ends, not where the header does.
+    fn scan_header(&self, raw: &str) -> PayloadSet {
+        let found = self.scan_value(Location::Header, raw);
+        match raw.split_once('?') {
+            Some((_, query)) => {
+                let query = query.split('#').next().unwrap_or(query);
+                found.union(self.scan(Location::Query, query))
+            }
+            None => found,
+        }
     }
 
     fn scan_value(&self, location: Location, raw: &str) -> PayloadSet {
@@ -295,10 +312,7 @@ impl PayloadMatcher {
         {
             found.insert(PayloadKind::Xss);
         }
-        if self
-            .sql
-            .is_injection(&scratch.canonical, &mut scratch.shape)
-        {
+        if self.is_sql_injection(in_path, scratch) {
             found.insert(PayloadKind::SqlInjection);
         }
         if self
@@ -310,6 +324,30 @@ impl PayloadMatcher {
         found
     }
 }
+
+impl PayloadMatcher {
+    /// SQL injection in a value; in a URL path also from the start of each of its first few
+    /// segments, since REST routes put values there (`/products/1' or '1'='1`).
+    fn is_sql_injection(&self, in_path: bool, scratch: &mut Scratch) -> bool {
+        let Scratch {
+            canonical, shape, ..
+        } = scratch;
+        if self.sql.is_injection(canonical, shape) {
+            return true;
+        }
+        if !in_path {
+            return false;
+        }
+        let segment_starts = canonical.match_indices('/').map(|(slash, _)| slash + 1);
+        segment_starts.take(MAX_PATH_SEGMENTS).any(|start| {
+            start < canonical.len() && self.sql.is_injection(&canonical[start..], shape)
+        })
+    }
+}
+
+/// How many path segments are read as the start of a SQL value; routes carry their values
+/// early, and the bound keeps a path of many slashes cheap.
+const MAX_PATH_SEGMENTS: usize = 8;
 
 /// Cuts `raw` to at most [`MAX_SCAN_BYTES`], on a character boundary.
 fn clip(raw: &str) -> &str {
@@ -383,7 +421,17 @@ mod tests {
             (Location::Body, "information_schema", &[SqlInjection]),
             (Location::Cookie, "window.location=1", &[Xss]),
             (Location::Header, "0x5c0x2e./", &[PathTraversal]),
-            (Location::Query, "q=a+b&cmd=/usr/bin/anything", &[CommandInjection]),
+            (
+                Location::Query,
+                "q=a+b&cmd=/usr/bin/anything",
+                &[CommandInjection],
+            ),
+            (
+                Location::Header,
+                "https://example.com/?args=env --version",
+                &[CommandInjection],
+            ),
+            (Location::Path, "/api/items/1' or '1'='1", &[SqlInjection]),
         ]);
     }
 
@@ -401,6 +449,16 @@ mod tests {
                 &[],
             ),
             (Location::Cookie, "session=abc123; theme=dark", &[]),
+            (
+                Location::Header,
+                "https://www.google.com/search?q=union+station+or+the+select+few",
+                &[],
+            ),
+            (
+                Location::Path,
+                "/blog/or-1/select-the-best/order-by-date",
+                &[],
+            ),
             (
                 Location::Body,
                 "I'd like to select one from the list, and order by price",

@@ -218,8 +218,8 @@ static BYTE_CLASS: [u8; 256] = {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => WORD,
             // A `+` is a space in queries and forms, and a plain character elsewhere; the
             // rules that need it (UTF-7's `+ADw-`) also need a trigger word.
-            b' ' | b',' | b';' | b')' | b'+' => HARMLESS,
-            b'.' | b'-' | b':' | b'(' | b'/' => PAIRED,
+            b' ' | b',' | b';' | b'+' => HARMLESS,
+            b'.' | b'-' | b':' | b'(' | b')' | b'/' => PAIRED,
             _ => RISKY,
         };
         byte += 1;
@@ -228,7 +228,7 @@ static BYTE_CLASS: [u8; 256] = {
 };
 
 /// `..`, `--`, `::`, the `.e(` or `.e.` of a glued number (`1.e(`), the `//` (except in
-/// `://`) and `/./` that the path view collapses, ending at `index`.
+/// `://`) and `/./` that the path view collapses, and `/)`, ending at `index`.
 fn is_risky_pair(bytes: &[u8], index: usize) -> bool {
     let byte = bytes[index];
     let previous = index
@@ -240,6 +240,8 @@ fn is_risky_pair(bytes: &[u8], index: usize) -> bool {
         (Some(b'e'), b'(' | b'.') => before == Some(b'.'),
         (Some(b'/'), b'/') => before != Some(b':'),
         (Some(b'.'), b'/') => before == Some(b'/'),
+        // A path segment that opens with `)`, as a SQL value may (`) like (`).
+        (Some(b'/'), b')') => true,
         _ => false,
     }
 }
@@ -327,6 +329,7 @@ mod tests {
             "a..b",
             ") like (",
             "left(1,2)",
+            "/a/)like(",
             "x=1",
             "0x2e",
             "/c99.php",

@@ -70,7 +70,15 @@ const CODE_RULES: &[&str] = &[
     // Brace expansion glued to a word or starting with a comma: c{a,oun}t, {,ip,a}.
     r"\w\{[\w./-]*,[\w./,-]*\}|\{,[\w./-]+|\{[\w./-]*,-",
     // Mail protocol commands smuggled after a line break.
+    // Arithmetic and command expansions (read before the shell view splits braces).
+    r"\$\[[\d\s+\-*/%]*\]|\$\{\s*`|\$\(\(",
+    // The SQLite shell's dot-commands, which run programs or dump the database, after a line
+    // break or a statement end.
+    r"[;\r\n]\s*\.(?:shell|system|sh|databases|tables|dump|import|load)\b",
     r"[\r\n]\s*(?:rcpt\s+to|mail\s+from)\s*:|[\r\n]\s*(?:ehlo|helo)\s+[a-z0-9.-]+\.[a-z]",
+    // POP3 and SMTP commands smuggled after a line break: a numbered list, an APOP digest, an
+    // AUTH with its credentials.
+    r"[\r\n]\s*list\s+\d+\s*(?:$|[\r\n])|[\r\n]\s*apop\s+\S+\s+[0-9a-f]{32}\b|[\r\n]\s*auth\s+(?:plain|login|cram-md5|xoauth2|\S+\s+[a-z0-9+/]{8,}={0,2}(?:$|[\r\n]))",
     r"[\r\n]\s*[a-z]*\d[a-z0-9]*\s+(?:login|authenticate|select|examine|append|fetch|store|uid|search|list|status|logout)\s|[\r\n]\s*(?:retr|dele|top|uidl)\s+\d",
 ];
 
@@ -88,8 +96,6 @@ const SYNTAX_RULES: &[&str] = &[
     // Tilde and history expansions standing alone as words.
     r"(?:^|[\s;|&])~[+-]\d*(?:$|[\s/;|&])|(?:^|[\s;|&])!-\d",
     r"/\?{2,}/",
-    // Arithmetic and command expansions.
-    r"\$\[[\d\s+\-*/%]*\]|\$\{\s*`|\$\(\(",
 ];
 
 /// Compiled command-injection vocabulary and rules.
@@ -210,7 +216,7 @@ mod tests {
     use super::*;
     use crate::detect::normalize::{canonicalize, shell_view, PlusSign};
 
-    const COMMANDS: &str = "!whoami\ncurl\nwget\nbash\nsh\npython\nls\n~cat\n~time\n~find\n~ping\n~more\n~id\n~top\n~echo\n!cscli\npowershell\n";
+    const COMMANDS: &str = "!whoami\ncurl\nwget\nbash\nsh\npython\nls\n~cat\n~time\n~find\n~ping\n~more\n~id\n~top\n~echo\n!cscli\npowershell\nchmod\nbcdboot\n";
 
     fn check(cases: &[(&str, bool)]) {
         let matcher = ShellMatcher::new(COMMANDS).expect("the test vocabulary is valid");
@@ -259,6 +265,15 @@ mod tests {
             (">/tmp/out", true),
             ("for %v in (set) do command", true),
             ("powershell c:\\windows\\system32\\notepad.exe", true),
+            ("${`id`}", true),
+            ("1;.sh whoami", true),
+            ("\r\nAPOP user 7d0a3bd8e5b2abcfb3e256633c23b891", true),
+            ("time curl example.org", true),
+            (";chmod +x evil.php", true),
+            ("ping`` 127.0.0.1", true),
+            ("pi<()ng 127.0.0.1", true),
+            ("{,$'whoami',}", true),
+            ("&bcdboot < file.txt", true),
             ("<!--#exec cmd=\"ls\"-->", true),
             ("cat /e??/p?sswd", true),
             ("cmd /c dir", true),
@@ -285,6 +300,10 @@ mod tests {
             ("/cgi-bin/test.cgi", false),
             ("use `python` here", false),
             ("whoami is a command that prints your name", false),
+            ("time python tutorial", false),
+            ("nice cat photos", false),
+            ("shopping\nlist 3 things", false),
+            ("see file.sh for details", false),
         ]);
     }
 }

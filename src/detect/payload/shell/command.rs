@@ -114,8 +114,10 @@ impl ShellMatcher {
                 return true;
             }
             if PREFIXES.contains(&word.name) && followed_by_more(word.after) {
+                // `time curl x`: a command behind a prefix is a command line, not a search.
                 prefix_arguments = Some(word.after);
                 rest = skip_prefix_arguments(word.after);
+                start = start.max(Start::Separator);
                 continue;
             }
             let Some(tier) = self.lookup(word.name) else {
@@ -224,7 +226,7 @@ fn obfuscation(canonical: &str, name: &str) -> Start {
         let before = start.checked_sub(1).map(|index| bytes[index]);
         let after = bytes.get(start + end).copied();
         let quoted = matches!(before, Some(b'\'' | b'"')) && before == after;
-        if noisy || quoted || before == Some(b'\\') {
+        if noisy || quoted || before == Some(b'\\') || glued_empty(&bytes[start + end..]) {
             return Start::Substitution;
         }
     }
@@ -254,7 +256,7 @@ fn match_with_noise(text: &[u8], name: &[u8]) -> Option<(usize, bool)> {
                 1
             }
             b'\\' | b'^' | b'`' => 1,
-            b'$' if text[index + 1..].starts_with(b"()") => 3,
+            b'$' | b'<' | b'>' if text[index + 1..].starts_with(b"()") => 3,
             b'$' => {
                 1 + text[index + 1..]
                     .iter()
@@ -267,6 +269,14 @@ fn match_with_noise(text: &[u8], name: &[u8]) -> Option<(usize, bool)> {
         index += skip;
     }
     (single % 2 == 0 && double % 2 == 0).then_some((index, noisy))
+}
+
+/// An empty quote or substitution glued to the end of a word (`ping``, `ls$()`), which only
+/// a shell removes.
+fn glued_empty(rest: &[u8]) -> bool {
+    ["``", "''", "\"\"", "$()", "<()", ">()"]
+        .iter()
+        .any(|empty| rest.starts_with(empty.as_bytes()))
 }
 
 fn followed_by_more(after: &str) -> bool {
@@ -321,7 +331,9 @@ fn looks_like_shell_arguments(arguments: &str) -> bool {
         .take(4)
         .any(|word| {
             starts_with_path_or_option(word)
-                || (word.len() > 1 && word.starts_with(['$', '>', '<', '`', '*', '~']))
+                || (word.starts_with(['$', '>', '<', '*', '~']))
+                || (word.len() > 1 && word.starts_with('`'))
+                || is_mode_change(word)
                 || word.starts_with("http:")
                 || word.starts_with("https:")
                 || looks_like_ipv4(word)
@@ -359,6 +371,12 @@ fn starts_with_path_or_option(word: &str) -> bool {
         || word.starts_with("./")
         || word.starts_with("../")
         || word.starts_with("~/")
+}
+
+/// A `chmod`-style mode argument such as `+x` or `+rwx`.
+fn is_mode_change(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    bytes.len() > 1 && bytes[0] == b'+' && bytes[1..].iter().all(|byte| b"rwxst".contains(byte))
 }
 
 /// `c:/windows/...`: the shell view keeps a drive letter's backslash as a slash.
