@@ -139,50 +139,66 @@ pub fn parse_net(text: &str) -> Option<IpNet> {
     text.parse::<IpAddr>().ok().map(IpNet::from)
 }
 
-/// A list of path fragments (`/wp-admin`, `/.env`, `phpmyadmin`) matched case-insensitively
-/// anywhere in a request path, ending at a path boundary, so `/.env` matches `/app/.env` and
-/// `/.env.bak` but not `/.environment`.
-#[derive(Clone, Debug)]
-pub struct PathList {
+/// The entries of a list compiled into one case-insensitive automaton; what counts as a
+/// match (where it must start and end) is up to the list type around it.
+#[derive(Clone, Debug, Default)]
+struct Patterns {
     automaton: Option<AhoCorasick>,
     len: usize,
 }
 
-impl PathList {
-    /// Compiles the entries of `list`.
-    pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> PathList {
+impl Patterns {
+    fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> Patterns {
         let patterns: Vec<&str> = list
             .entries
             .iter()
             .map(|(_, entry)| entry.as_str())
             .collect();
-        let automaton = build_automaton(&patterns, list, problems);
-        PathList {
-            automaton,
+        Patterns {
+            automaton: build_automaton(&patterns, list, problems),
             len: patterns.len(),
         }
     }
 
-    /// True when `path` contains an entry ending at a boundary (end, `/`, `.`, `?`, `;`, `~`).
+    /// True when some occurrence in `haystack` passes `accept` (given its start and end).
+    fn any(&self, haystack: &str, accept: impl Fn(usize, usize) -> bool) -> bool {
+        self.automaton.as_ref().is_some_and(|automaton| {
+            automaton
+                .find_overlapping_iter(haystack)
+                .any(|found| accept(found.start(), found.end()))
+        })
+    }
+}
+
+/// A list of path fragments (`/wp-admin`, `/.env`, `phpmyadmin`) matched case-insensitively
+/// anywhere in a request path, ending at a path boundary, so `/.env` matches `/app/.env` and
+/// `/.env.bak` but not `/.environment`.
+#[derive(Clone, Debug)]
+pub struct PathList(Patterns);
+
+impl PathList {
+    /// Compiles the entries of `list`.
+    pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> PathList {
+        PathList(Patterns::from_list(list, problems))
+    }
+
+    /// True when `path` contains an entry ending at a boundary (end, `/`, `.`, `?`, `;`, `~`,
+    /// `_`).
     pub fn matches(&self, path: &str) -> bool {
-        let Some(automaton) = &self.automaton else {
-            return false;
-        };
         let bytes = path.as_bytes();
-        automaton.find_overlapping_iter(path).any(|found| {
-            let end = found.end();
+        self.0.any(path, |_, end| {
             end == bytes.len() || matches!(bytes[end], b'/' | b'.' | b'?' | b';' | b'~' | b'_')
         })
     }
 
     /// The number of entries.
     pub fn len(&self) -> usize {
-        self.len
+        self.0.len
     }
 
     /// True when the list is empty.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.0.len == 0
     }
 }
 
@@ -190,47 +206,32 @@ impl PathList {
 /// domain), matched at label boundaries: `bing.com` covers `www.bing.com` but not
 /// `notbing.com`.
 #[derive(Clone, Debug)]
-pub struct HostList {
-    automaton: Option<AhoCorasick>,
-    len: usize,
-}
+pub struct HostList(Patterns);
 
 impl HostList {
     /// Compiles the entries of `list`.
     pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> HostList {
-        let patterns: Vec<&str> = list
-            .entries
-            .iter()
-            .map(|(_, entry)| entry.as_str())
-            .collect();
-        let automaton = build_automaton(&patterns, list, problems);
-        HostList {
-            automaton,
-            len: patterns.len(),
-        }
+        HostList(Patterns::from_list(list, problems))
     }
 
     /// True when `host` is, or is under, an entry.
     pub fn matches(&self, host: &str) -> bool {
-        let Some(automaton) = &self.automaton else {
-            return false;
-        };
         let bytes = host.as_bytes();
-        automaton.find_overlapping_iter(host).any(|found| {
-            let starts_label = found.start() == 0 || bytes[found.start() - 1] == b'.';
-            let stem = bytes[found.end() - 1] == b'.';
-            starts_label && (stem || found.end() == bytes.len())
+        self.0.any(host, |start, end| {
+            let starts_label = start == 0 || bytes[start - 1] == b'.';
+            let stem = bytes[end - 1] == b'.';
+            starts_label && (stem || end == bytes.len())
         })
     }
 
     /// The number of entries.
     pub fn len(&self) -> usize {
-        self.len
+        self.0.len
     }
 
     /// True when the list is empty.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.0.len == 0
     }
 }
 
