@@ -7,170 +7,24 @@
 //! allocation, locking and anything worth logging happen only when a signal fires or a
 //! verdict changes.
 
+mod bans;
 pub mod facts;
+mod observe;
 pub mod record;
 pub mod signal;
+mod verdict;
 pub mod window;
 
-use std::fmt;
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::AtomicU64;
 
-use http::header;
-
-use crate::detect::payload::{Location, PayloadMatcher, PayloadSet};
+use crate::detect::payload::{Location, PayloadSet};
 use crate::policy::Policy;
-use ipnet::IpNet;
-
-use crate::store::{BanCause, NetworkBan, Offender, Store, StoreLimits};
+use crate::store::{Store, StoreLimits};
 pub use facts::RequestFacts;
-use record::{hash32, secs, ClientRecord, Evidence};
+use observe::{evidence_of, is_foreign_referer, scan_payloads, trim_path};
+use record::{hash32, secs, ClientRecord};
 pub use signal::{Category, Severity, Signal};
-
-/// The id a refused client is shown and the logs carry, so a complaint can be matched to
-/// the decision without telling the client why it was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RefId(pub u64);
-
-impl fmt::Display for RefId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:012x}", self.0 & 0xffff_ffff_ffff)
-    }
-}
-
-/// What to do with a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// Forward it.
-    Allow,
-    /// Hold the client and answer slowly; never forward.
-    Tarpit,
-    /// Refuse with 403; never forward.
-    Block,
-}
-
-impl Action {
-    /// The name used in logs and metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Allow => "allow",
-            Action::Tarpit => "tarpit",
-            Action::Block => "block",
-        }
-    }
-}
-
-/// Why the verdict is what it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Reason {
-    /// The client's score decided.
-    Score,
-    /// The address is on the allowlist: never scored.
-    Allowlisted,
-    /// The address is on the blocklist.
-    Blocklisted,
-    /// The client is banned.
-    Banned,
-    /// The client's subnet is banned.
-    SubnetBanned,
-    /// An operator banned a network the client is in.
-    NetworkBanned,
-}
-
-impl Reason {
-    /// The name used in logs, metrics and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Reason::Score => "score",
-            Reason::Allowlisted => "allowlist",
-            Reason::Blocklisted => "blocklist",
-            Reason::Banned => "banned",
-            Reason::SubnetBanned => "subnet_banned",
-            Reason::NetworkBanned => "network_banned",
-        }
-    }
-}
-
-/// The engine's answer for one request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Verdict {
-    /// What to do.
-    pub action: Action,
-    /// Why.
-    pub reason: Reason,
-    /// The client's score after this request.
-    pub score: u32,
-    /// The reference of the ban that refuses the request, if one does.
-    pub reference: Option<RefId>,
-}
-
-/// A verdict worth telling an operator about: a ban, a subnet ban, or a client entering the
-/// tarpit. The edge logs it and counts it, once.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decision {
-    /// The reference shown to the client.
-    pub reference: RefId,
-    /// The client key.
-    pub client: IpAddr,
-    /// What was decided.
-    pub action: Action,
-    /// The score at the decision.
-    pub score: u32,
-    /// Its severity.
-    pub severity: Severity,
-    /// The live signals and their points, strongest first.
-    pub signals: Vec<(Signal, u16)>,
-    /// When the ban ends (ms since the Unix epoch); 0 for a tarpit.
-    pub until_ms: u64,
-    /// The client's strikes, this ban included.
-    pub strikes: u32,
-    /// The subnet banned along with this ban, if the ban tipped it.
-    pub subnet: Option<(IpAddr, u8, RefId)>,
-}
-
-/// The engine's result for one request: the verdict, a decision to log if one was made, and
-/// what the response phase needs to finish the job.
-#[derive(Clone)]
-pub struct Outcome {
-    /// What to do with the request.
-    pub verdict: Verdict,
-    /// A decision made by this request.
-    pub decision: Option<Box<Decision>>,
-    /// The signals this request fired, by bit [`Signal::index`].
-    pub fired: u16,
-    record: Option<Arc<ClientRecord>>,
-    evidence: Option<u32>,
-    hostile: bool,
-}
-
-impl Outcome {
-    fn listed(action: Action, reason: Reason) -> Outcome {
-        Outcome {
-            verdict: Verdict {
-                action,
-                reason,
-                score: 0,
-                reference: None,
-            },
-            decision: None,
-            fired: 0,
-            record: None,
-            evidence: None,
-            hostile: action != Action::Allow,
-        }
-    }
-}
-
-/// What a response taught the engine.
-#[derive(Debug, Default)]
-pub struct Learned {
-    /// The signals the response fired, by bit [`Signal::index`].
-    pub fired: u16,
-    /// A ban the response caused.
-    pub decision: Option<Box<Decision>>,
-}
+pub use verdict::{Action, Decision, Learned, Outcome, Reason, RefId, Verdict};
 
 /// Up to one entry per signal, on the stack: what one request fired.
 #[derive(Default)]
@@ -198,9 +52,6 @@ impl Fired {
             .map(|(index, points)| (Signal::ALL[usize::from(*index)], *points))
     }
 }
-
-/// The most characters of a client-supplied string kept as evidence.
-const EVIDENCE_FIELD_MAX: usize = 256;
 
 /// Per-client state and the scoring logic over it.
 pub struct Engine {
@@ -407,76 +258,6 @@ impl Engine {
         }
     }
 
-    /// True when a new connection from `ip` must be dropped before any HTTP is read: the
-    /// address is blocklisted, or banned, or in a banned subnet.
-    pub fn refuses_connection(&self, policy: &Policy, ip: IpAddr, now_ms: u64) -> bool {
-        if policy.lists.allowlist.contains(ip) {
-            return false;
-        }
-        if policy.lists.blocklist.contains(ip) {
-            return true;
-        }
-        let key = policy.client_key(ip);
-        let banned = match self.store.client(key) {
-            Some(record) => record.banned_until_ms() > now_ms,
-            None => self
-                .store
-                .offender(key)
-                .is_some_and(|o| o.is_banned(now_ms)),
-        };
-        banned
-            || self.subnet_banned(policy, key, now_ms)
-            || self.store.network_ban(ip, now_ms).is_some()
-    }
-
-    /// Bans a whole network for `length` on an operator's word.
-    pub fn ban_network(
-        &self,
-        net: IpNet,
-        length: Duration,
-        reason: String,
-        now_ms: u64,
-    ) -> NetworkBan {
-        let ban = NetworkBan {
-            net: net.trunc(),
-            reference: self.reference(net.network(), now_ms),
-            started_ms: now_ms,
-            until_ms: now_ms + length.as_millis() as u64,
-            reason,
-        };
-        self.store.put_network_ban(ban.clone());
-        ban
-    }
-
-    /// Bans `ip` (a client key) for `length` on an operator's word, counting a strike.
-    pub fn ban(
-        &self,
-        policy: &Policy,
-        ip: IpAddr,
-        length: Duration,
-        reason: String,
-        now_ms: u64,
-    ) -> Offender {
-        let key = policy.client_key(ip);
-        let strikes = self.strikes_before(policy, key, now_ms) + 1;
-        let until_ms = now_ms + length.as_millis() as u64;
-        let offender = Offender {
-            reference: self.reference(key, now_ms),
-            started_ms: now_ms,
-            until_ms,
-            strikes,
-            score: self
-                .store
-                .client(key)
-                .map_or(0, |r| r.score(policy, now_ms)),
-            cause: BanCause::Manual(reason),
-            signals: Vec::new(),
-            retain: retain(policy, length),
-        };
-        self.store.put_offender(key, offender.clone(), now_ms);
-        offender
-    }
-
     fn observe_request(
         &self,
         policy: &Policy,
@@ -572,30 +353,6 @@ impl Engine {
         Some(record.add_evidence(evidence))
     }
 
-    /// The refusal that applies whatever the score: a running ban of the client or its
-    /// subnet.
-    fn refusal(&self, policy: &Policy, record: &ClientRecord, now_ms: u64) -> Option<Verdict> {
-        let refused = |reason, reference| Verdict {
-            action: Action::Block,
-            reason,
-            score: 0,
-            reference,
-        };
-        if record.banned_until_ms() > now_ms {
-            let reference = self.store.offender(record.key()).map(|o| o.reference);
-            return Some(refused(Reason::Banned, reference));
-        }
-        if let Some(ban) = self.store.network_ban(record.key(), now_ms) {
-            return Some(refused(Reason::NetworkBanned, Some(ban.reference)));
-        }
-        if self.subnet_banned(policy, record.key(), now_ms) {
-            let subnet = self.subnet_record(policy, record.key());
-            let reference = subnet.and_then(|s| s.state().reference);
-            return Some(refused(Reason::SubnetBanned, reference));
-        }
-        None
-    }
-
     fn decide(
         &self,
         policy: &Policy,
@@ -646,252 +403,10 @@ impl Engine {
             subnet: None,
         })
     }
-
-    /// Bans the client of `record`, escalating for repeat offenders, and bans its subnet
-    /// when enough of its members are banned. Returns `None` when another request started
-    /// the same ban a moment earlier, so each ban is reported once.
-    fn start_ban(
-        &self,
-        policy: &Policy,
-        record: &ClientRecord,
-        score: u32,
-        now_ms: u64,
-    ) -> Option<Box<Decision>> {
-        let key = record.key();
-        let strikes = self.strikes_before(policy, key, now_ms) + 1;
-        let length = ban_length(policy, key, strikes, now_ms);
-        let until_ms = now_ms + length.as_millis() as u64;
-        if !record.extend_ban(now_ms, until_ms) {
-            return None;
-        }
-        let reference = self.reference(key, now_ms);
-        let signals = record.live_signals(policy, now_ms);
-        let offender = Offender {
-            reference,
-            started_ms: now_ms,
-            until_ms,
-            strikes,
-            score,
-            cause: BanCause::Score,
-            signals: signals.clone(),
-            retain: retain(policy, length),
-        };
-        self.store.put_offender(key, offender, now_ms);
-        Some(Box::new(Decision {
-            reference,
-            client: key,
-            action: Action::Block,
-            score,
-            severity: policy.severity.of(score),
-            signals,
-            until_ms,
-            strikes,
-            subnet: self.escalate_subnet(policy, key, until_ms, now_ms),
-        }))
-    }
-
-    /// Strikes the client earned before now that are still remembered.
-    fn strikes_before(&self, policy: &Policy, key: IpAddr, now_ms: u64) -> u32 {
-        let memory_ms = policy.repeat_offenders.memory.as_millis() as u64;
-        match self.store.offender(key) {
-            Some(previous) if previous.until_ms + memory_ms > now_ms => previous.strikes,
-            _ => 0,
-        }
-    }
-
-    /// Notes a banned member in its subnet and bans the subnet at the policy's threshold.
-    fn escalate_subnet(
-        &self,
-        policy: &Policy,
-        key: IpAddr,
-        until_ms: u64,
-        now_ms: u64,
-    ) -> Option<(IpAddr, u8, RefId)> {
-        let subnet = policy.subnet_of(key);
-        let record = self.store.subnet_or_insert(subnet);
-        let banned = record.note_banned(key, until_ms, now_ms);
-        let threshold = policy.subnet_bans.ban_after?;
-        if banned < threshold {
-            return None;
-        }
-        let reference = self.reference(subnet.0, now_ms);
-        let subnet_until = now_ms + policy.subnet_bans.ban_for.as_millis() as u64;
-        if !record.ban(reference, now_ms, subnet_until) {
-            return None;
-        }
-        self.store.note_subnet_ban(subnet_until);
-        Some((subnet.0, subnet.1, reference))
-    }
-
-    fn subnet_record(
-        &self,
-        policy: &Policy,
-        key: IpAddr,
-    ) -> Option<Arc<crate::store::SubnetRecord>> {
-        self.store.subnet(policy.subnet_of(key))
-    }
-
-    fn subnet_banned(&self, policy: &Policy, key: IpAddr, now_ms: u64) -> bool {
-        self.store.any_subnet_ban(now_ms)
-            && self
-                .subnet_record(policy, key)
-                .is_some_and(|subnet| subnet.banned_until_ms() > now_ms)
-    }
-
-    fn reference(&self, key: IpAddr, now_ms: u64) -> RefId {
-        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
-        RefId(mix(&(key, now_ms, sequence)))
-    }
-}
-
-/// The length of a ban with `strikes` strikes: `ban_for` times the multiplier per earlier
-/// strike, capped, then moved by up to the jitter share either way so that bans handed out
-/// together do not all end together. The jitter derives from the client and time, which
-/// keeps replays deterministic.
-fn ban_length(policy: &Policy, key: IpAddr, strikes: u32, now_ms: u64) -> Duration {
-    let repeat = &policy.repeat_offenders;
-    let base = policy.ban_for.as_secs_f64();
-    let grown = base
-        * repeat
-            .multiplier
-            .powi(strikes.saturating_sub(1).min(64) as i32);
-    let capped = grown.min(repeat.max_ban.as_secs_f64().max(base));
-    let unit = (mix(&(key, strikes, now_ms)) % 2001) as f64 / 1000.0 - 1.0;
-    Duration::from_secs_f64((capped * (1.0 + repeat.jitter * unit)).max(1.0))
-}
-
-/// How long to remember a ban of `length`: the ban plus the strike memory.
-fn retain(policy: &Policy, length: Duration) -> Duration {
-    length + policy.repeat_offenders.memory
 }
 
 fn decay_secs(policy: &Policy) -> u32 {
     policy.decay.as_secs().clamp(1, u64::from(u32::MAX)) as u32
-}
-
-fn mix(value: &impl std::hash::Hash) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x7a9_5eed).hash_one(value)
-}
-
-/// Headers never scanned for payloads: browsers send them on every request with a fixed
-/// grammar, or they are scanned on their own (User-Agent, Referer, Cookie).
-const UNSCANNED_HEADERS: &[header::HeaderName] = &[
-    header::HOST,
-    header::USER_AGENT,
-    header::REFERER,
-    header::COOKIE,
-    header::ACCEPT,
-    header::ACCEPT_ENCODING,
-    header::ACCEPT_LANGUAGE,
-    header::CACHE_CONTROL,
-    header::CONNECTION,
-    header::CONTENT_LENGTH,
-    header::IF_MODIFIED_SINCE,
-    header::IF_NONE_MATCH,
-    header::PRAGMA,
-    header::TE,
-    header::UPGRADE_INSECURE_REQUESTS,
-];
-
-/// The payload kinds in the request line and headers.
-fn scan_payloads(payloads: &PayloadMatcher, request: &RequestFacts) -> PayloadSet {
-    let mut found = payloads.scan(Location::Path, request.path);
-    let mut add = |location, text: Option<&str>| {
-        if let Some(text) = text {
-            found = found.union(payloads.scan(location, text));
-        }
-    };
-    add(Location::Query, request.query);
-    add(Location::Header, request.user_agent);
-    add(Location::Header, request.referer);
-    add(Location::Cookie, request.cookie);
-    for (name, value) in request.headers.into_iter().flatten() {
-        let browser_grammar = name.as_str().starts_with("sec-") || name.as_str() == "priority";
-        if browser_grammar || UNSCANNED_HEADERS.contains(name) {
-            continue;
-        }
-        add(Location::Header, std::str::from_utf8(value.as_bytes()).ok());
-    }
-    found
-}
-
-/// A path without trailing slashes, so `/admin` and `/admin/` are the same path.
-fn trim_path(path: &str) -> &str {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() {
-        "/"
-    } else {
-        trimmed
-    }
-}
-
-/// True when the Referer names a host that is neither this site nor a known referrer.
-fn is_foreign_referer(policy: &Policy, request: &RequestFacts) -> bool {
-    let Some(referer_host) = request.referer.and_then(facts::url_host) else {
-        return false;
-    };
-    if let Some(host) = request.host.map(facts::strip_port) {
-        if same_site(host, referer_host) {
-            return false;
-        }
-    } else if policy.site_hosts.is_empty() {
-        // Without a Host header nor configured site hosts there is nothing to compare with.
-        return false;
-    }
-    let known = policy
-        .lists
-        .known_referrers
-        .as_ref()
-        .is_some_and(|list| list.matches(referer_host));
-    !known && !policy.site_hosts.matches(referer_host)
-}
-
-/// True when one host is the other or under it (`www.example.com` and `example.com`).
-fn same_site(a: &str, b: &str) -> bool {
-    let under = |inner: &str, outer: &str| {
-        inner.len() > outer.len()
-            && inner[inner.len() - outer.len()..].eq_ignore_ascii_case(outer)
-            && inner.as_bytes()[inner.len() - outer.len() - 1] == b'.'
-    };
-    a.eq_ignore_ascii_case(b) || under(a, b) || under(b, a)
-}
-
-fn evidence_of(request: &RequestFacts, status: u16, now_ms: u64) -> Evidence {
-    let mut target = String::with_capacity(request.path.len().min(EVIDENCE_FIELD_MAX) + 16);
-    target.push_str(cut(request.path, EVIDENCE_FIELD_MAX));
-    if let Some(query) = request.query {
-        target.push('?');
-        target.push_str(cut(
-            query,
-            EVIDENCE_FIELD_MAX - target.len().min(EVIDENCE_FIELD_MAX),
-        ));
-    }
-    Evidence {
-        id: 0,
-        time_ms: now_ms,
-        method: cut(request.method, 16).into(),
-        target: target.into(),
-        status,
-        forwarded: true,
-        user_agent: request
-            .user_agent
-            .map(|ua| cut(ua, EVIDENCE_FIELD_MAX).into()),
-        referer: request.referer.map(|r| cut(r, EVIDENCE_FIELD_MAX).into()),
-        signals: 0,
-    }
-}
-
-/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
-fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 #[cfg(test)]
