@@ -1,6 +1,7 @@
 //! Engine behaviour as data: a policy, a sequence of requests with their times and the
 //! statuses the site answered, and the verdict expected for each, through one `check`.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::*;
