@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::yaml::Problem;
 
 fn conf(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
