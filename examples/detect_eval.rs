@@ -333,12 +333,18 @@ fn crs_regression(detectors: &Detectors, options: &Options) {
             _ => {}
         }
     }
+    print_crs(&attacks, &benign);
+}
+
+/// Prints the CRS tables: attacks found per family, level and carrier, then benign tests
+/// flagged per family.
+fn print_crs(attacks: &BTreeMap<(String, u64, &str), Tally>, benign: &BTreeMap<String, Tally>) {
     println!("\nCRS regression (core): attacks detected");
     println!(
         "{:<6} {:<4} {:<13} {:>6} {:>6} {:>7} {:>8}",
         "family", "PL", "carried in", "tests", "found", "rate", "payload"
     );
-    for ((family, level, group), tally) in &attacks {
+    for ((family, level, group), tally) in attacks {
         println!(
             "{family:<6} PL{level:<2} {group:<13} {:>6} {:>6} {:>6.1}% {:>8}",
             tally.total,
@@ -347,10 +353,10 @@ fn crs_regression(detectors: &Detectors, options: &Options) {
             tally.payload_hits
         );
     }
-    print_grouped(&attacks);
+    print_grouped(attacks);
     println!("\nCRS regression (core): benign tests flagged");
     let mut all = Tally::default();
-    for (family, tally) in &benign {
+    for (family, tally) in benign {
         println!(
             "{family:<6} {:>6} {:>6} {:>6.1}%",
             tally.total,
@@ -416,16 +422,7 @@ fn user_agent_lists(detectors: &Detectors, corpora: &Path) {
         .and_then(|value| serde_json::from_value(value).ok())
         .unwrap_or_default();
     report_user_agents(detectors, "top browser UAs (must be 0)", &top);
-    let flagged = top
-        .iter()
-        .filter(|user_agent| {
-            !detectors
-                .payloads
-                .scan(Location::Header, user_agent)
-                .is_empty()
-        })
-        .count();
-    println!("top browser UAs flagged by the payload scan (must be 0): {flagged}");
+    report_payload_scan(detectors, "top browser UAs", &top);
 
     let mut bots = Vec::new();
     if let Ok(entries) = fs::read_dir(corpora.join("crowdsec-sec-lists/legit_bots")) {
@@ -446,8 +443,10 @@ fn user_agent_lists(detectors: &Detectors, corpora: &Path) {
         }
     }
     report_user_agents(detectors, "crowdsec legit bots (must be 0)", &bots);
+    report_payload_scan(detectors, "crowdsec legit bots", &bots);
     let good = list_lines(&corpora.join("bad-bot-blocker-ua/good-user-agents.list"));
     report_user_agents(detectors, "bad-bot-blocker good UAs (must be 0)", &good);
+    report_payload_scan(detectors, "bad-bot-blocker good UAs", &good);
     let crs = list_lines(&corpora.join("crs-rule-data/scanners-user-agents.data"));
     report_user_agents(detectors, "CRS scanner UAs", &crs);
     let crowdsec = list_lines(&corpora.join("crowdsec-sec-lists/web/bad_user_agents.txt"));
@@ -461,6 +460,20 @@ fn user_agent_lists(detectors: &Detectors, corpora: &Path) {
         .map(|line| line.replace("\\ ", " "))
         .collect();
     report_user_agents(detectors, "bad-bot-blocker bad UAs (policy list)", &blocker);
+}
+
+/// Counts the User-Agents in which the payload scan finds anything, read as a header.
+fn report_payload_scan(detectors: &Detectors, label: &str, user_agents: &[String]) {
+    let flagged = user_agents
+        .iter()
+        .filter(|user_agent| {
+            !detectors
+                .payloads
+                .scan(Location::Header, user_agent)
+                .is_empty()
+        })
+        .count();
+    println!("{label} flagged by the payload scan (must be 0): {flagged}");
 }
 
 fn report_user_agents(detectors: &Detectors, label: &str, user_agents: &[String]) {
@@ -551,10 +564,12 @@ fn benign_log(detectors: &Detectors, corpora: &Path, show: bool) {
         }
     }
     println!(
-        "\nbenign Apache log, non-probe requests flagged: {} of {} ({:.2}%)",
+        "\nbenign Apache log, non-probe requests flagged: {} of {} ({:.2}%), by the payload and \
+         User-Agent detectors alone (must be 0): {}",
         tally.hits,
         tally.total,
-        tally.rate()
+        tally.rate(),
+        tally.payload_hits
     );
 }
 

@@ -196,7 +196,7 @@ const SCRIPT_RULES: &[&str] = &[
     r"\b(?:window|self|top|parent|frames|globalthis|document|this)\s*\)?\s*\[\s*[`'\x22]",
     r"\.\s*(?:call|apply|bind)\s*`",
     r"[!+]{2,}\s*\[\s*\]|\(\s*!\s*\[\s*\]\s*\+",
-    r"constructor\s*\.\s*constructor|\bconstructor\s*\(\s*['\x22]|__proto__|constructor\s*\[\s*['\x22]?prototype",
+    r"\bconstructor\s*\.\s*constructor|\bconstructor\s*\(\s*['\x22]|\b__proto__|\bconstructor\s*\[\s*['\x22]?prototype",
     r"\breflect\s*\.\s*(?:apply|construct|get)\b",
 ];
 
@@ -247,8 +247,8 @@ fn markup_rules() -> Vec<String> {
         format!(r"(?:^|[\s\x22'`;/,(])on(?:{handlers})\s*="),
         r"(?:^|[\s\x22'`/])(?:formaction|srcdoc|xlink:href)\s*=".to_string(),
         // Script URLs, with the tabs and newlines that browsers strip from URLs.
-        format!(r"(?:{}|{}|{})[\t\n\r]*:", spaced_by("javascript", "[\\t\\n\\r]*"), spaced_by("vbscript", "[\\t\\n\\r]*"), spaced_by("livescript", "[\\t\\n\\r]*")),
-        r"data:\s*(?:text/html|image/svg|application/x?html)|data:[^,]{0,40},\s*<".to_string(),
+        format!(r"\b(?:{}|{}|{})[\t\n\r]*:", spaced_by("javascript", "[\\t\\n\\r]*"), spaced_by("vbscript", "[\\t\\n\\r]*"), spaced_by("livescript", "[\\t\\n\\r]*")),
+        r"\bdata:\s*(?:text/html|image/svg|application/x?html)|\bdata:[^,]{0,40},\s*<".to_string(),
         // An attribute value closed and a new tag opened.
         r"[\x22'`]\s*/?\s*>\s*<\s*[a-z!/?]".to_string(),
         // UTF-7 spellings of < and >.
@@ -256,7 +256,7 @@ fn markup_rules() -> Vec<String> {
         // XML entity declarations and inclusions (XXE).
         r"<!\s*entity|<!doctype\s+[a-z0-9_:-]+\s*\[|<\s*xi\s*:\s*include|!entity\s+%?\s*[a-z0-9_-]+\s+(?:system|public)".to_string(),
         // CSS that runs script.
-        r"-moz-binding\s*:|:\s*expression\s*\(|behavior\s*:\s*url|url\s*\(\s*[\x22']?\s*(?:java|vb)script".to_string(),
+        r"-moz-binding\s*:|:\s*expression\s*\(|\bbehavior\s*:\s*url|url\s*\(\s*[\x22']?\s*(?:java|vb)script".to_string(),
     ]
 }
 

@@ -21,7 +21,7 @@ use super::sql::SqlWords;
 
 mod words;
 
-use words::{is_word_byte, Infixes, Kind, WordHasher, WordTable, PREFIX_LENGTHS};
+use words::{is_word_byte, Kind, WordHasher, WordTable, PREFIX_LENGTHS};
 
 /// Words of the markup, script and code rules that can fire without any risky character.
 /// Whole words: the rules anchor them on both sides.
@@ -90,36 +90,16 @@ const BROWSER_WORDS: &[&str] = &[
     "gecko", "chrome", "safari", "mobile", "linux", "android", "iphone", "version",
 ];
 
-/// Words the rules use without anchoring their start or end, found even inside other words.
-const RULE_INFIXES: &[&str] = &[
-    "script",
-    "data",
-    "behavior",
-    "java",
-    "lang",
-    "getruntime",
-    "processbuilder",
-    "forname",
-    "ognl",
-    "getclass",
-    "scriptenginemanager",
-    "constructor",
-    "__proto__",
-    "__class__",
-    "__subclasses__",
-    "__globals__",
-    "__builtins__",
-    "__import__",
+/// Words the rules anchor only at their start (`exec`, `execv`, `spawnl`, `javascript`,
+/// `processbuilder`), as prefixes of at most five letters.
+const RULE_PREFIXES: &[&str] = &[
+    "exec", "spawn", "javas", "vbscr", "lives", "data", "behav", "java", "getru", "proce", "forna",
+    "ognl", "getcl", "scrip", "const", "__pro", "__cla", "__sub", "__glo", "__bui", "__imp",
 ];
 
-/// Words the rules anchor only at their start (`exec`, `execv`, `spawnl`).
-const RULE_PREFIXES: &[&str] = &["exec", "spawn"];
-
-/// The compiled screen: a hash table of trigger words, and the few words the rules look for
-/// even inside other words, keyed by their first four letters.
+/// The compiled screen: a hash table of trigger words.
 pub(crate) struct QuietScreen {
     words: WordTable,
-    infixes: Infixes,
 }
 
 impl QuietScreen {
@@ -155,7 +135,6 @@ impl QuietScreen {
         }
         Ok(QuietScreen {
             words: words.finish(),
-            infixes: Infixes::new(RULE_INFIXES),
         })
     }
 
@@ -175,10 +154,7 @@ impl QuietScreen {
                     // `0x2f` is a slash to the path view.
                     let hex = byte | 0x20 == b'x' && index > 0 && bytes[index - 1] == b'0';
                     let at_prefix_length = word.push(index, byte);
-                    if hex
-                        || (at_prefix_length && self.words.has_prefix(word.hash, in_path))
-                        || self.infixes.ends_at(bytes, index, word.window)
-                    {
+                    if hex || (at_prefix_length && self.words.has_prefix(word.hash, in_path)) {
                         return false;
                     }
                     continue;

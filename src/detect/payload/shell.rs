@@ -42,14 +42,14 @@ const CODE_RULES: &[&str] = &[
     // Template injection: arithmetic probes and object-graph walks.
     r"\{\{\s*[\d\s*+\-/.]+\}\}|\$\{\s*\d+\s*[*+\-/]\s*\d+\s*\}|#\{\s*\d+\s*[*+]\s*\d+\s*\}|<%=?\s*\d+\s*[*+]\s*\d+\s*%>",
     r"\{\{[^}]{0,80}(?:__class__|__mro__|__globals__|__builtins__|__subclasses__|__init__|config\.|lipsum|cycler|joiner|self\._)",
-    r"__class__\s*\.\s*__mro__|__subclasses__\s*\(|__globals__\s*\[|__builtins__|__import__\s*\(",
+    r"\b(?:__class__\s*\.\s*__mro__|__subclasses__\s*\(|__globals__\s*\[|__builtins__|__import__\s*\()",
     r"\{%\s*(?:import|include|set|for|if|macro)\b[^%]{0,80}%\}",
     // PHP code.
     r"<\?php|<\?=|\$_(?:get|post|request|cookie|server|files|env)\s*\[",
     r"\b(?:phpinfo|shell_exec|passthru|proc_open|pcntl_exec|gzinflate|str_rot13|file_put_contents|create_function|call_user_func(?:_array)?|base64_decode|fsockopen)\s*\(",
     r"\b(?:system|exec|popen|assert|eval|include|require)(?:_once)?\s*\(\s*[\x22'$`]",
     // Java, OGNL and expression languages.
-    r"java\.lang\.(?:runtime|processbuilder|system|class|reflect)|getruntime\s*\(|processbuilder|class\.forname|#_memberaccess|@ognl|ognl\.|#context\s*\[|\.getclass\s*\(\s*\)\s*\.|javax\.script|scriptenginemanager|%\{\s*[#(@]|\bt\s*\(\s*java\.",
+    r"\bjava\.lang\.(?:runtime|processbuilder|system|class|reflect)|\bgetruntime\s*\(|\bprocessbuilder|\bclass\.forname|#_memberaccess|@ognl|\bognl\.|#context\s*\[|\.getclass\s*\(\s*\)\s*\.|\bjavax\.script|\bscriptenginemanager|%\{\s*[#(@]|\bt\s*\(\s*java\.",
     // Python.
     r"\bos\s*\.\s*(?:system|popen|exec\w*|spawn\w*)\s*\(|\bsubprocess\s*\.\s*(?:call|popen|run|check_output)|\beval\s*\(\s*compile",
     // Server-side includes.

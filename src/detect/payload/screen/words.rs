@@ -1,6 +1,5 @@
-//! The screen's word machinery: a running hash of each word as the byte pass reads it, a
-//! table of trigger-word hashes with how each must occur, and the few words looked for even
-//! inside other words.
+//! The screen's word machinery: a running hash of each word as the byte pass reads it, and a
+//! table of trigger-word hashes with how each must occur.
 //!
 //! Everything here is sized for the common case, an ordinary word that is no trigger: it costs
 //! a rotation per byte and, at the word's end, one test of a bit filter.
@@ -49,10 +48,10 @@ fn mix(hash: u64) -> u64 {
 pub(super) struct WordHasher {
     start: Option<usize>,
     pub(super) hash: u64,
-    /// The last four lower-cased bytes of the word, for the infixes.
-    pub(super) window: u32,
     /// The hash before a trailing run of digits, for `python3`.
     before_digits: Option<u64>,
+    /// Whether the word has a character other than a digit.
+    has_letter: bool,
 }
 
 /// A word that has just ended.
@@ -61,6 +60,7 @@ pub(super) struct EndedWord {
     end: usize,
     hash: u64,
     before_digits: Option<u64>,
+    numeric: bool,
 }
 
 impl WordHasher {
@@ -70,10 +70,10 @@ impl WordHasher {
         let start = *self.start.get_or_insert_with(|| {
             self.hash = HASH_START;
             self.before_digits = None;
-            self.window = 0;
+            self.has_letter = false;
             index
         });
-        self.window = (self.window << 8) | u32::from(byte.to_ascii_lowercase());
+        self.has_letter |= !byte.is_ascii_digit();
         let previous_is_digit = index > start && self.before_digits.is_some();
         if byte.is_ascii_digit() && !previous_is_digit && index > start {
             self.before_digits = Some(self.hash);
@@ -92,54 +92,9 @@ impl WordHasher {
             end,
             hash: self.hash,
             before_digits: self.before_digits,
+            numeric: !self.has_letter,
         })
     }
-}
-
-/// Words searched for inside other words. Each is keyed by its first four lower-cased bytes,
-/// which the byte pass keeps in a rolling window; a 4096-bit filter of the keys makes the
-/// common miss cost a multiplication and one test.
-pub(super) struct Infixes {
-    filter: [u64; 64],
-    keyed: Vec<(u32, &'static str)>,
-}
-
-impl Infixes {
-    pub(super) fn new(words: &[&'static str]) -> Self {
-        let mut infixes = Infixes {
-            filter: [0; 64],
-            keyed: Vec::new(),
-        };
-        for word in words.iter().filter(|word| word.len() >= 4) {
-            let key = word
-                .bytes()
-                .take(4)
-                .fold(0u32, |key, byte| (key << 8) | u32::from(byte));
-            let bit = filter_bit(key);
-            infixes.filter[bit / 64] |= 1 << (bit % 64);
-            infixes.keyed.push((key, word));
-        }
-        infixes
-    }
-
-    /// Says whether an infix starts three bytes before `index`, where `window` ends.
-    pub(super) fn ends_at(&self, bytes: &[u8], index: usize, window: u32) -> bool {
-        let bit = filter_bit(window);
-        if self.filter[bit / 64] & (1 << (bit % 64)) == 0 || index < 3 {
-            return false;
-        }
-        let start = index - 3;
-        self.keyed.iter().any(|(key, word)| {
-            *key == window
-                && bytes
-                    .get(start..start + word.len())
-                    .is_some_and(|found| found.eq_ignore_ascii_case(word.as_bytes()))
-        })
-    }
-}
-
-fn filter_bit(key: u32) -> usize {
-    ((key ^ (key >> 12) ^ (key >> 20)) & 0xfff) as usize
 }
 
 /// An open-addressing set of word hashes with their kinds; a collision can only make a quiet
@@ -150,6 +105,9 @@ pub(super) struct WordTable {
     pending: Vec<(u64, u8)>,
     /// One bit per hash prefix, so most ordinary words are refused without a probe.
     filter: Vec<u64>,
+    /// Whether any trigger is made of digits only; when none is, numbers (versions, sizes)
+    /// skip the look-up.
+    has_numeric: bool,
 }
 
 /// The filter's size in bits, a power of two.
@@ -161,14 +119,18 @@ fn filter_index(hash: u64) -> usize {
 }
 
 impl WordTable {
+    /// Adds a trigger word with one of its occurrence kinds; prefixes outside
+    /// [`PREFIX_LENGTHS`] are ignored, since the byte pass never asks about them.
     pub(super) fn add(&mut self, word: &str, kind: u8) {
         let prefix = kind & (Kind::PREFIX | Kind::PATH_PREFIX) != 0;
         if word.is_empty() || (prefix && !PREFIX_LENGTHS.contains(&word.len())) {
             return;
         }
+        self.has_numeric |= word.bytes().all(|byte| byte.is_ascii_digit());
         self.pending.push((hash_of(word), kind));
     }
 
+    /// Lays the added words out in the table and its filter.
     pub(super) fn finish(mut self) -> Self {
         let capacity = (self.pending.len() * 4).next_power_of_two().max(64);
         self.slots = vec![(0, 0); capacity];
@@ -208,6 +170,7 @@ impl WordTable {
         }
     }
 
+    /// Says whether the word read so far (its running hash) is a trigger prefix.
     pub(super) fn has_prefix(&self, hash: u64, in_path: bool) -> bool {
         let wanted = if in_path {
             Kind::PREFIX | Kind::PATH_PREFIX
@@ -219,6 +182,9 @@ impl WordTable {
 
     /// Says whether an ended word wakes the detectors where it stands.
     pub(super) fn triggers(&self, bytes: &[u8], word: EndedWord, in_path: bool) -> bool {
+        if word.numeric && !self.has_numeric {
+            return false;
+        }
         let kinds = self.kinds(word.hash);
         let versioned = word.before_digits.map_or(0, |hash| self.kinds(hash));
         let command = (kinds | versioned) & Kind::COMMAND != 0;
@@ -233,6 +199,7 @@ impl WordTable {
     }
 }
 
+/// A letter, digit or `_`, as words are read by the screen and by `\b` in the rules.
 pub(super) fn is_word_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_'
 }
