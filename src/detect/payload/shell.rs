@@ -299,6 +299,8 @@ mod tests {
             ("/top", false),
             ("/cgi-bin/test.cgi", false),
             ("use `python` here", false),
+            ("Use `git status` and then `npm install` to set up.", false),
+            ("run `ls -la` first", true),
             ("whoami is a command that prints your name", false),
             ("time python tutorial", false),
             ("nice cat photos", false),

@@ -78,7 +78,12 @@ impl ShellMatcher {
                 // may be Markdown's inline code, which reads like the start of a value.
                 (b'`', None) => Start::Substitution,
                 (b'`', Some(byte)) if !byte.is_ascii_whitespace() => Start::Substitution,
-                (b'`', Some(_)) => Start::Value,
+                (b'`', Some(_)) => {
+                    // Inline code ends at its closing backtick; what follows is prose again.
+                    let code = &shell[index + 1..];
+                    let code = code.split('`').next().unwrap_or(code);
+                    return self.command_at(context, code, Start::Value);
+                }
                 (b'(', Some(b'$' | b'<' | b'>')) => Start::Substitution,
                 (b'(', None) => Start::Separator,
                 (b'(', Some(byte)) if !byte.is_ascii_alphanumeric() => Start::Separator,
