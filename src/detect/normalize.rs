@@ -118,6 +118,17 @@ pub fn shell_view(canonical: &str, out: &mut String) {
             index += 1;
             continue;
         }
+        // A run of three or more backticks is a Markdown code fence, not two empty
+        // substitutions; it is kept as written.
+        if bytes[index..].starts_with(b"```") {
+            let run = bytes[index..]
+                .iter()
+                .take_while(|byte| **byte == b'`')
+                .count();
+            out.push_str(&canonical[index..index + run]);
+            index += run;
+            continue;
+        }
         let skipped = shell_noise_len(&bytes[index..], out);
         if skipped > 0 {
             index += skipped;
@@ -126,7 +137,7 @@ pub fn shell_view(canonical: &str, out: &mut String) {
         let end = next_char_boundary(canonical, index);
         match bytes[index] {
             b',' | b'\t' => out.push(' '),
-            b'{' => out.push_str(" ; "),
+            b'{' if opens_brace_expansion(&bytes[index + 1..]) => out.push_str(" ; "),
             b'}' => out.push(' '),
             _ => out.push_str(&canonical[index..end]),
         }
@@ -326,6 +337,16 @@ fn shell_noise_len(input: &[u8], out: &mut String) -> usize {
         }
         _ => 0,
     }
+}
+
+/// Says whether a `{` opens a brace expansion, which needs a comma or `..` before its `}`:
+/// `{cat,/etc/passwd}` runs, while `{ip}` in a URL template stays as written.
+fn opens_brace_expansion(after: &[u8]) -> bool {
+    let Some(close) = after.iter().take(256).position(|byte| *byte == b'}') else {
+        return false;
+    };
+    let inside = &after[..close];
+    inside.contains(&b',') || inside.windows(2).any(|pair| pair == b"..")
 }
 
 /// Says whether `out` ends with a Windows drive, a lone letter and a colon.

@@ -70,19 +70,20 @@ impl ShellMatcher {
             return true;
         }
         let bytes = shell.as_bytes();
+        let mut backticks = 0;
         (0..bytes.len()).any(|index| {
             let previous = index.checked_sub(1).map(|before| bytes[before]);
             let start = match (bytes[index], previous) {
                 (b';' | b'|' | b'&' | b'\n' | b'\r', _) => Start::Separator,
-                // A backtick glued to a word (`1`id``) is a substitution; one after a space
-                // may be Markdown's inline code, which reads like the start of a value.
-                (b'`', None) => Start::Substitution,
-                (b'`', Some(byte)) if !byte.is_ascii_whitespace() => Start::Substitution,
-                (b'`', Some(_)) => {
-                    // Inline code ends at its closing backtick; what follows is prose again.
-                    let code = &shell[index + 1..];
-                    let code = code.split('`').next().unwrap_or(code);
-                    return self.command_at(context, code, Start::Value);
+                (b'`', _) => {
+                    // Backticks pair up: only an opening one starts a command, and a run of
+                    // them (a Markdown code fence) starts nothing.
+                    backticks += 1;
+                    let fence = previous == Some(b'`') || bytes.get(index + 1) == Some(&b'`');
+                    if backticks % 2 == 0 || fence {
+                        return false;
+                    }
+                    return self.backtick_command(context, shell, index);
                 }
                 (b'(', Some(b'$' | b'<' | b'>')) => Start::Substitution,
                 (b'(', None) => Start::Separator,
@@ -91,6 +92,21 @@ impl ShellMatcher {
             };
             self.command_at(context, &shell[index + 1..], start)
         })
+    }
+
+    /// Judges the command after an opening backtick at `index`. Glued to a word (`1`id``) it
+    /// is a substitution; after a space it may be Markdown's inline code, which reads like
+    /// the start of a value and ends at its closing backtick.
+    fn backtick_command(&self, context: Context, shell: &str, index: usize) -> bool {
+        let glued = index
+            .checked_sub(1)
+            .is_none_or(|before| !shell.as_bytes()[before].is_ascii_whitespace());
+        let code = &shell[index + 1..];
+        if glued {
+            return self.command_at(context, code, Start::Substitution);
+        }
+        let code = code.split('`').next().unwrap_or(code);
+        self.command_at(context, code, Start::Value)
     }
 
     /// Says whether a command starts `text` (after white space, variables and prefixes).
@@ -336,8 +352,9 @@ fn looks_like_shell_arguments(arguments: &str) -> bool {
         .take(4)
         .any(|word| {
             starts_with_path_or_option(word)
-                || (word.starts_with(['$', '>', '<', '*', '~']))
-                || (word.len() > 1 && word.starts_with('`'))
+                // A backtick opens a substitution, judged at its own command position, and
+                // in prose it is mostly Markdown's inline code, so it proves nothing here.
+                || word.starts_with(['$', '>', '<', '*', '~'])
                 || is_mode_change(word)
                 || word.starts_with("http:")
                 || word.starts_with("https:")
