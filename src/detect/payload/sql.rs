@@ -48,7 +48,7 @@ const RULES: &[&str] = &[
     // waitfor delay, MySQL executable comments, glued numbers, PostgreSQL casts.
     r"Z",
     r"!",
-    r"[)suwn]@|[gf]\([^)]*\)@",
+    r"[)sn]@|w@(?:$|[oa&;c),])|[gf]\([^)]*\)@",
     // select of a SQL-only function or catalogue object, even without a call.
     r"S[YQ]",
     r"^SA?\(+[fyYQ]\(",
@@ -78,7 +78,7 @@ const RULES: &[&str] = &[
     // Tautologies of literals anywhere: or 1=1, and 'a'='a'.
     r"&\(*(?:n\)*o\(*n|s\)*o\(*[su])",
     // A second statement after a semicolon.
-    r";\(*(?:XK|RT|DF|Pw(?:\.w)?[Ew]|E|Z|SA?[nvfgNQa(*]|SA?w(?:[.,]w)*F)",
+    r";\(*(?:XK|RT|DF|Pw(?:\.w)?[Ew]|E\(*(?:$|c|[vQ]|w\.\.?Q)|Z|SA?[nvfgNQa(*]|SA?w(?:[.,]w)*F)",
     // A whole statement followed by a comment.
     r"^(?:XKw|RTw|DFw|SA?[wnfa,.]+Fw)[^c]*c$",
     r"^X[Kw]+;?c",
@@ -262,6 +262,11 @@ mod tests {
             ("\" or \"\"=\"", true),
             ("starts_with(password,'a')::int", true),
             ("1/*!50000union*/select 1", true),
+            ("password::int", true),
+            ("1; exec xp_cmdshell 'dir'", true),
+            ("1; shutdown --", true),
+            ("load data infile '/etc/passwd' into table t", true),
+            ("or '[1,2]' ? '1'", true),
             (") like (", true),
             ("case when a then b", true),
             ("select x group by y having count(id) >= 9", true),
@@ -319,6 +324,15 @@ mod tests {
             ("version 1.2 is out", false),
             ("mysql.com", false),
             ("123<456", false),
+            ("Header::Text(len) => {", false),
+            ("let out = stdout();\n execute!(out)", false),
+            ("stop the service; shutdown the server after", false),
+            ("to load data (such as from I/O)", false),
+            ("println!(\"{:?}\", Foo { foo: 42, bar: 1 });", false),
+            (
+                "_Fast, SIMD-accelerated CRC32 (IEEE) checksum computation_",
+                false,
+            ),
             ("11=1", false),
             ("11!=11", false),
             ("1 is not 1", false),

@@ -47,6 +47,9 @@ const PREFIXES: &[&str] = &[
 enum Start {
     /// The start of a value: a command there is also a search term unless arguments say so.
     Value,
+    /// After a line break or an opening parenthesis: a shell starts a command there, but so
+    /// does prose start a line or an aside, so an everyday word needs shell-like arguments.
+    Line,
     /// After a shell separator, where only a command makes sense.
     Separator,
     /// Inside a command substitution, where anything named is run.
@@ -74,7 +77,9 @@ impl ShellMatcher {
         (0..bytes.len()).any(|index| {
             let previous = index.checked_sub(1).map(|before| bytes[before]);
             let start = match (bytes[index], previous) {
-                (b';' | b'|' | b'&' | b'\n' | b'\r', _) => Start::Separator,
+                (b'|', _) if is_table_row(shell, index) => return false,
+                (b';' | b'|' | b'&', _) => Start::Separator,
+                (b'\n' | b'\r', _) => Start::Line,
                 (b'`', _) => {
                     // Backticks pair up: only an opening one starts a command, and a run of
                     // them (a Markdown code fence) starts nothing.
@@ -86,8 +91,8 @@ impl ShellMatcher {
                     return self.backtick_command(context, shell, index);
                 }
                 (b'(', Some(b'$' | b'<' | b'>')) => Start::Substitution,
-                (b'(', None) => Start::Separator,
-                (b'(', Some(byte)) if !byte.is_ascii_alphanumeric() => Start::Separator,
+                (b'(', None) => Start::Line,
+                (b'(', Some(byte)) if !byte.is_ascii_alphanumeric() => Start::Line,
                 _ => return false,
             };
             self.command_at(context, &shell[index + 1..], start)
@@ -169,10 +174,17 @@ struct CommandWord<'a> {
 /// Reads a command word, also as the last part of a path (`/usr/bin/id`, `bin/cscli`).
 fn read_command_word(text: &str) -> Option<CommandWord<'_>> {
     let is_word_byte = |byte: u8| byte.is_ascii_alphanumeric() || b"_.+-".contains(&byte);
-    let path_len = text
-        .bytes()
-        .take_while(|byte| is_word_byte(*byte) || *byte == b'/')
-        .count();
+    // Only a rooted path names a program; `crates/git` in prose is a relative link.
+    let rooted = ["/", "./", "bin/", "sbin/", "usr/"]
+        .iter()
+        .any(|prefix| text.starts_with(prefix));
+    let path_len = match rooted {
+        true => text
+            .bytes()
+            .take_while(|byte| is_word_byte(*byte) || *byte == b'/')
+            .count(),
+        false => 0,
+    };
     let (directory, word_start) = match text[..path_len].rfind('/') {
         Some(slash) => (&text[..slash], slash + 1),
         None => ("", 0),
@@ -222,6 +234,19 @@ fn leading_variable(text: &str) -> Option<(&str, &str)> {
         true => after.strip_prefix('}').map(|after| (name, after)),
         false => Some((name, after)),
     }
+}
+
+/// A `|` inside a Markdown table row (a line that starts and ends with `|`), which separates
+/// cells, not commands.
+fn is_table_row(shell: &str, index: usize) -> bool {
+    let line_start = shell[..index]
+        .rfind(['\n', '\r'])
+        .map_or(0, |newline| newline + 1);
+    let line_end = shell[index..]
+        .find(['\n', '\r'])
+        .map_or(shell.len(), |newline| index + newline);
+    let line = shell[line_start..line_end].trim();
+    line.len() > 2 && line.starts_with('|') && line.ends_with('|') && line.matches('|').count() >= 3
 }
 
 /// Says whether `shell` assigns `name` (`name=...` where a shell word starts).
@@ -335,6 +360,9 @@ fn accepts(tier: CommandTier, start: Start, after: &str) -> bool {
                 || arguments.starts_with(['\r', '\n', '|', '&', '`', '<', '>'])
                 || shellish
         }
+        (Start::Line, CommandTier::Unmistakable) => true,
+        (Start::Line, CommandTier::Tool) => alone || shellish || names_a_target(arguments),
+        (Start::Line, CommandTier::WordLike) => shellish,
         (Start::Value, CommandTier::Unmistakable) => {
             alone || shellish || names_a_target(arguments) || few_plain_words(arguments)
         }
@@ -369,7 +397,7 @@ fn names_a_target(arguments: &str) -> bool {
     arguments
         .split([' ', '\t'])
         .find(|word| !word.is_empty())
-        .is_some_and(|word| word.contains(['.', '/', '@', '=', ':']))
+        .is_some_and(|word| !word.starts_with('=') && word.contains(['.', '/', '@', '=', ':']))
 }
 
 /// At most three short words without sentence punctuation: `cscli alerts list` reads as a

@@ -5,7 +5,7 @@
 //! that is not SQL (non-ASCII words, stray punctuation) is read as an ordinary word or
 //! skipped. See the shape alphabet in the parent module.
 
-use super::words::{mysql_table_len, phrase, SqlWords};
+use super::words::{load_data_len, mysql_table_len, phrase, SqlWords};
 
 /// At most this many tokens are shaped; injections show their structure early, and the cap
 /// bounds the work on long text fields.
@@ -168,14 +168,24 @@ fn operator(bytes: &[u8], start: usize) -> (Option<char>, usize) {
         b"::" => return cast(bytes, start + 2),
         b"<=" if bytes.get(start + 2) == Some(&b'>') => ('o', 3),
         b"!=" | b"<>" | b"<=" | b">=" | b"==" | b":=" | b"@>" | b"<@" | b"?|" | b"?&" => ('o', 2),
+        // PostgreSQL's `?` (key exists) between a JSON string and a key; elsewhere a `?` is
+        // punctuation.
+        b"? " | b"?'" | b"?\"" if next_is_quote(bytes, start + 1) => ('o', 1),
         _ => match bytes[start] {
-            b'=' | b'<' | b'>' | b'?' => ('o', 1),
+            b'=' | b'<' | b'>' => ('o', 1),
             b'(' | b')' | b',' | b';' | b'.' => (char::from(bytes[start]), 1),
             b'+' | b'-' | b'*' | b'/' | b'%' | b'|' | b'&' | b'^' | b'~' | b'!' => ('a', 1),
             _ => return (None, start + 1),
         },
     };
     (Some(letter), start + len)
+}
+
+fn next_is_quote(bytes: &[u8], from: usize) -> bool {
+    bytes[from..]
+        .iter()
+        .find(|byte| **byte != b' ')
+        .is_some_and(|byte| matches!(byte, b'\'' | b'"'))
 }
 
 /// `::type` is a PostgreSQL cast; only SQL type names count, so `std::string` does not.
@@ -231,6 +241,11 @@ fn word(words: &SqlWords, text: &str, start: usize) -> (Option<char>, usize) {
         }
     }
     let next = rest.trim_start_matches([' ', '\t', '\n', '\r']);
+    if name == "load" {
+        if let Some(consumed) = load_data_len(next) {
+            return (Some('Q'), text.len() - next.len() + consumed);
+        }
+    }
     if let Some((letter, consumed)) = phrase(name, next) {
         return (Some(letter), text.len() - next.len() + consumed);
     }

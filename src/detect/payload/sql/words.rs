@@ -106,16 +106,12 @@ const SQL_ONLY_CALLS: &[&str] = &[
     "utl_inaddr",
     "ctxsys",
     "dbms_xdb_version",
-    "starts_with",
     "group_concat",
     "find_in_set",
     "db_name",
     "schema_name",
-    "strcmp",
     "substring_index",
     "current_database",
-    "uncompress",
-    "compress",
     "is_srvrolemember",
     "has_dbaccess",
     "object_id",
@@ -136,13 +132,8 @@ const SQL_ONLY_CALLS: &[&str] = &[
     "datalength",
     "sqlite_version",
     "pg_client_encoding",
-    "sha2",
-    "crc32",
-    "to_base64",
-    "from_base64",
     "convert_tz",
     "last_insert_id",
-    "row_count",
     "found_rows",
     "connection_id",
     "inet_aton",
@@ -253,6 +244,15 @@ const COMMON_CALLS: &[&str] = &[
     "sha1",
     "mid",
     "elt",
+    "crc32",
+    "sha2",
+    "strcmp",
+    "compress",
+    "uncompress",
+    "starts_with",
+    "to_base64",
+    "from_base64",
+    "row_count",
 ];
 
 /// Names of the database's own catalogue and of server-side objects that a probe reads.
@@ -303,7 +303,6 @@ const PHRASES: &[(&str, &str, char)] = &[
     ("execute", "immediate", 'Z'),
     ("into", "outfile", 'Q'),
     ("into", "dumpfile", 'Q'),
-    ("load", "data", 'Q'),
     ("procedure", "analyse", 'Q'),
     ("sounds", "like", 'L'),
     ("case", "when", 'C'),
@@ -374,7 +373,7 @@ impl SqlWords {
         phrases
             .chain(catalogue)
             .chain(words)
-            .chain(["mysql", "sqlite_version"].map(|name| (name, false)))
+            .chain(["mysql", "load"].map(|name| (name, false)))
     }
 
     /// Catalogue prefixes (`xp_`), which match the start of a word, for the screen.
@@ -393,6 +392,17 @@ pub(crate) fn phrase(name: &str, next: &str) -> Option<(char, usize)> {
         .iter()
         .find(|(first, then, _)| *first == name && *then == second)
         .map(|(_, _, letter)| (*letter, second.len()))
+}
+
+/// `load data infile` or `load data local`: MySQL reading a file of the server or client;
+/// `load data` alone is English. Returns the length of `next` that the phrase used.
+pub(crate) fn load_data_len(next: &str) -> Option<usize> {
+    let rest = next.strip_prefix("data")?;
+    let third = rest.trim_start_matches([' ', '\t', '\n', '\r']);
+    let word = ["infile", "local"]
+        .into_iter()
+        .find(|word| third.starts_with(word))?;
+    Some(next.len() - third.len() + word.len())
 }
 
 /// `mysql.user` and its siblings: the length of the qualified name after `mysql`, if `next`
