@@ -11,3 +11,4 @@ mod core;
 mod persist;
 mod reload;
 mod tls;
+mod user_agents;
