@@ -159,8 +159,9 @@ impl Replay {
                 .on_response(&self.policy, &request, &outcome, entry.status, now_ms);
         self.count_fires(outcome.fired | learned.fired);
 
+        // Tarpit starts are reported once per client below; bans each time they start.
         let decisions = outcome.decision.iter().chain(learned.decision.iter());
-        for decision in decisions {
+        for decision in decisions.filter(|decision| decision.action == Action::Block) {
             let refusal = Refusal {
                 client: decision.client,
                 action: "block",
@@ -381,6 +382,22 @@ mod tests {
             text.contains("would tarpit 0 clients and block 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_scanner_is_tarpitted_once_and_not_reported_as_blocked() {
+        let line = |second: u32| {
+            format!(
+                "192.0.2.7 - - [17/May/2015:10:05:{second:02} +0000] \"GET /x HTTP/1.1\" 404 1 \"-\" \"Nikto\"\n"
+            )
+        };
+        let report = replay_text(&(0..3).map(line).collect::<String>());
+        assert_eq!(
+            (report.tarpitted_clients(), report.blocked_clients()),
+            (1, 0)
+        );
+        assert_eq!(report.refusals.len(), 1);
+        assert_eq!(report.refusals[0].action, "tarpit");
     }
 
     #[test]
