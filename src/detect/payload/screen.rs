@@ -153,8 +153,12 @@ impl QuietScreen {
                 WORD => {
                     // `0x2f` is a slash to the path view.
                     let hex = byte | 0x20 == b'x' && index > 0 && bytes[index - 1] == b'0';
-                    let at_prefix_length = word.push(index, byte);
-                    if hex || (at_prefix_length && self.words.has_prefix(word.hash, in_path)) {
+                    let length = word.push(index, byte);
+                    if length == 3 {
+                        word.may_have_prefix = self.words.has_stem(word.hash);
+                    }
+                    let prefix = word.may_have_prefix && PREFIX_LENGTHS.contains(&length);
+                    if hex || (prefix && self.words.has_prefix(word.hash, in_path)) {
                         return false;
                     }
                     continue;

@@ -52,6 +52,9 @@ pub(super) struct WordHasher {
     before_digits: Option<u64>,
     /// Whether the word has a character other than a digit.
     has_letter: bool,
+    /// Whether a trigger prefix may still start this word: false once its first three
+    /// letters are known to begin none.
+    pub(super) may_have_prefix: bool,
 }
 
 /// A word that has just ended.
@@ -64,13 +67,13 @@ pub(super) struct EndedWord {
 }
 
 impl WordHasher {
-    /// Adds a word byte; returns whether the word now has a length at which prefixes are
-    /// looked up.
-    pub(super) fn push(&mut self, index: usize, byte: u8) -> bool {
+    /// Adds a word byte; returns the length of the word so far.
+    pub(super) fn push(&mut self, index: usize, byte: u8) -> usize {
         let start = *self.start.get_or_insert_with(|| {
             self.hash = HASH_START;
             self.before_digits = None;
             self.has_letter = false;
+            self.may_have_prefix = true;
             index
         });
         self.has_letter |= !byte.is_ascii_digit();
@@ -81,7 +84,7 @@ impl WordHasher {
             self.before_digits = None;
         }
         self.hash = hash_step(self.hash, byte);
-        PREFIX_LENGTHS.contains(&(index + 1 - start))
+        index + 1 - start
     }
 
     /// Ends the current word, if any, at `end`.
@@ -108,6 +111,10 @@ pub(super) struct WordTable {
     /// Whether any trigger is made of digits only; when none is, numbers (versions, sizes)
     /// skip the look-up.
     has_numeric: bool,
+    /// One bit per first three letters of a prefix, so that most words cost one test for
+    /// all prefix lengths.
+    stems: Vec<u64>,
+    pending_stems: Vec<u64>,
 }
 
 /// The filter's size in bits, a power of two.
@@ -128,6 +135,9 @@ impl WordTable {
         }
         self.has_numeric |= word.bytes().all(|byte| byte.is_ascii_digit());
         self.pending.push((hash_of(word), kind));
+        if prefix {
+            self.pending_stems.push(hash_of(&word[..3]));
+        }
     }
 
     /// Lays the added words out in the table and its filter.
@@ -135,6 +145,11 @@ impl WordTable {
         let capacity = (self.pending.len() * 4).next_power_of_two().max(64);
         self.slots = vec![(0, 0); capacity];
         self.filter = vec![0; FILTER_BITS / 64];
+        self.stems = vec![0; FILTER_BITS / 64];
+        for stem in std::mem::take(&mut self.pending_stems) {
+            let bit = filter_index(mix(stem));
+            self.stems[bit / 64] |= 1 << (bit % 64);
+        }
         for (hash, kind) in std::mem::take(&mut self.pending) {
             let hash = mix(hash);
             let bit = filter_index(hash);
@@ -168,6 +183,13 @@ impl WordTable {
         } else {
             0
         }
+    }
+
+    /// Says whether some trigger prefix starts with the word's first three letters, whose
+    /// running hash is `hash`.
+    pub(super) fn has_stem(&self, hash: u64) -> bool {
+        let bit = filter_index(mix(hash));
+        self.stems[bit / 64] & (1 << (bit % 64)) != 0
     }
 
     /// Says whether the word read so far (its running hash) is a trigger prefix.
