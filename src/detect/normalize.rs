@@ -226,6 +226,9 @@ fn fold_char(character: char) -> Folded {
         0xad | 0x200b..=0x200d | 0x2060 | 0xfeff => Folded::Drop,
         // Bytes 0xbc and 0xbe are `<` and `>` to a 7-bit decoder, whichever way they arrive.
         0xbc => Folded::Ascii(b'<'),
+        // Slashes from other blocks that lenient path handling maps to `/` and `\`.
+        0x2044 | 0x2215 | 0x29f8 => Folded::Ascii(b'/'),
+        0x2216 | 0x29f9 | 0xfe68 => Folded::Ascii(b'\\'),
         0xbe => Folded::Ascii(b'>'),
         _ => Folded::Keep,
     }
@@ -249,10 +252,18 @@ pub(super) fn utf8_char_at(input: &[u8]) -> Option<(char, usize)> {
 fn overlong_ascii(input: &[u8]) -> Option<(u8, usize)> {
     let continuation = |byte: u8| byte & 0xc0 == 0x80;
     match *input {
-        [lead @ (0xc0 | 0xc1), second, ..] => Some((
-            (((lead & 0x1f) as u32) << 6 | (second & 0x3f) as u32) as u8,
-            2,
-        )),
+        [lead @ (0xc0 | 0xc1), second, ..] => {
+            let code = ((lead & 0x1f) << 6) | (second & 0x3f);
+            // Where that arithmetic gives a control character, decoders that skip the bad
+            // lead byte keep the second one instead: `%c0%5c` is a backslash to them.
+            let printable_second = (0x20..0x7f).contains(&second);
+            let byte = if code < 0x20 && printable_second {
+                second
+            } else {
+                code
+            };
+            Some((byte, 2))
+        }
         [0xe0, second, third, ..]
             if second < 0xa0 && continuation(second) && continuation(third) =>
         {

@@ -69,6 +69,8 @@ fn overlong_utf8_and_stray_bytes_are_repaired() {
             ("..%c0%af..%c0%afetc", "../../etc"),
             ("%e0%80%af", "/"),
             ("%c1%1c", "\\"),
+            ("..%c0%5c..", "..\\.."),
+            ("%uff0e%uff0e%u2215etc", "../etc"),
             ("%bcscript%be", "<script>"),
             ("caf%e9", "caf"),
             ("caf\u{e9}", "caf\u{e9}"),

@@ -157,8 +157,12 @@ impl ShellMatcher {
         self.commands.keys().map(String::as_str)
     }
 
-    /// Finds a command, also with a version suffix (`python3.10`, `gcc10.1`).
+    /// Finds a command, also with a version suffix (`python3.10`, `gcc10.1`). A word that
+    /// ends with a full stop ends a sentence, not a command.
     fn lookup(&self, word: &str) -> Option<CommandTier> {
+        if word.ends_with('.') {
+            return None;
+        }
         if let Some(tier) = self.commands.get(word) {
             return Some(*tier);
         }
@@ -309,6 +313,8 @@ mod tests {
             ("Read the post to learn\nmore.", false),
             ("encode options (at\nthe cost of size)", false),
             ("\ncat /etc/passwd", true),
+            ("\nid", true),
+            ("x\nid\n", true),
             ("|id", true),
             ("[build-dependencies]\ncmake = \"0.1\"", false),
             ("run `ls -la` first", true),

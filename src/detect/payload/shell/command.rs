@@ -47,8 +47,11 @@ const PREFIXES: &[&str] = &[
 enum Start {
     /// The start of a value: a command there is also a search term unless arguments say so.
     Value,
-    /// After a line break or an opening parenthesis: a shell starts a command there, but so
-    /// does prose start a line or an aside, so an everyday word needs shell-like arguments.
+    /// After an opening parenthesis: a subshell starts there, and so does an aside in prose,
+    /// so an everyday word needs shell-like arguments.
+    Aside,
+    /// After a line break: prose starts lines too, so an everyday word counts only alone on
+    /// its line or with shell-like arguments.
     Line,
     /// After a shell separator, where only a command makes sense.
     Separator,
@@ -91,8 +94,8 @@ impl ShellMatcher {
                     return self.backtick_command(context, shell, index);
                 }
                 (b'(', Some(b'$' | b'<' | b'>')) => Start::Substitution,
-                (b'(', None) => Start::Line,
-                (b'(', Some(byte)) if !byte.is_ascii_alphanumeric() => Start::Line,
+                (b'(', None) => Start::Aside,
+                (b'(', Some(byte)) if !byte.is_ascii_alphanumeric() => Start::Aside,
                 _ => return false,
             };
             self.command_at(context, &shell[index + 1..], start)
@@ -360,9 +363,14 @@ fn accepts(tier: CommandTier, start: Start, after: &str) -> bool {
                 || arguments.starts_with(['\r', '\n', '|', '&', '`', '<', '>'])
                 || shellish
         }
-        (Start::Line, CommandTier::Unmistakable) => true,
-        (Start::Line, CommandTier::Tool) => alone || shellish || names_a_target(arguments),
-        (Start::Line, CommandTier::WordLike) => shellish,
+        (Start::Line | Start::Aside, CommandTier::Unmistakable) => true,
+        (Start::Line | Start::Aside, CommandTier::Tool) => {
+            alone || shellish || names_a_target(arguments)
+        }
+        (Start::Line, CommandTier::WordLike) => {
+            shellish || arguments.is_empty() || arguments.starts_with(['\r', '\n', ';', '|', '&'])
+        }
+        (Start::Aside, CommandTier::WordLike) => shellish,
         (Start::Value, CommandTier::Unmistakable) => {
             alone || shellish || names_a_target(arguments) || few_plain_words(arguments)
         }
