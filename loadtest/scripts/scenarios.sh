@@ -11,7 +11,8 @@ status=0
 for name in "${scenarios[@]}"; do
   case "$name" in
     attack) args=(--duration 30s attack) ;;
-    spray) args=(spray --addresses 1000000 --max-clients 100000) ;;
+    spray) args=(--connections 8 --duration 10s spray --addresses 1000000 --max-clients 100000 \
+             --spray-connections 32 --limit 12m) ;;
     tarpit) args=(--duration 10s tarpit --held 2000,10000) ;;
     reload) args=(--duration 40s reload --reloads 50) ;;
     *) echo "unknown scenario $name" >&2; exit 2 ;;

@@ -59,6 +59,8 @@ pub struct Plan {
     pub seed: u64,
     /// Worker threads of rapsheet (nginx always runs one worker).
     pub threads: usize,
+    /// Offered load in requests per second; `None` saturates the target.
+    pub rate: Option<f64>,
 }
 
 /// One measured trial.
@@ -94,6 +96,9 @@ pub async fn benign(target: SocketAddr, plan: &Plan, duration: Duration) -> (Cla
         target,
         request_timeout: Duration::from_secs(10),
         seed: plan.seed,
+        pace: plan
+            .rate
+            .map(|rate| Duration::from_secs_f64(plan.connections as f64 / rate)),
     };
     let group = Group {
         connections: plan.connections,
@@ -246,18 +251,20 @@ fn paired(
 /// The results as Markdown: medians per target, then rapsheet against each other target.
 pub fn render(trials: &[Trial], plan: &Plan) -> String {
     let mut out = String::from(
-        "| target | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MB | failed | refused/5xx | generator CPU |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| target | req/s | p50 ms | p99 ms | CPU µs/req | server CPU | peak RSS MB | failed | \
+         refused/5xx | generator CPU |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for &target in &plan.targets {
         let m = |value: fn(&Trial) -> f64| median(of(trials, target, value));
         out.push_str(&format!(
-            "| {} | {:.0} | {:.3} | {:.3} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} % |\n",
+            "| {} | {:.0} | {:.3} | {:.3} | {:.1} | {:.0} % | {:.1} | {:.0} | {:.0} | {:.0} % |\n",
             target.name(),
             m(|t| t.per_second),
             m(|t| t.p50_ms),
             m(|t| t.p99_ms),
             m(|t| t.cpu_us_per_request),
+            // How busy the server's core was: near 100 % it was the bottleneck.
+            m(|t| t.per_second * t.cpu_us_per_request / 1e4),
             m(|t| t.peak_rss_mb),
             m(|t| t.failed as f64),
             m(|t| t.refused as f64),

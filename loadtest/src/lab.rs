@@ -254,7 +254,9 @@ impl Lab {
         options: &crate::rapsheet::Options,
     ) -> anyhow::Result<crate::rapsheet::Running> {
         let dir = self.next_dir("rapsheet")?;
-        let files = crate::rapsheet::write_config(&dir, &self.conf, upstream, options)?;
+        // The log stays out of the watched policy directory: its writes are not policy edits.
+        let files =
+            crate::rapsheet::write_config(&dir.join("conf"), &self.conf, upstream, options)?;
         let mut command = Command::new(&self.rapsheet);
         command.arg("serve").arg("--config").arg(&files.config);
         command.env("RUST_LOG", &options.log_filter);

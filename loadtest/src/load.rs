@@ -48,6 +48,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Seed of the first connection; the others follow from it.
     pub seed: u64,
+    /// When set, each connection sends at most one request per this interval (an offered
+    /// load below saturation, where latency is the proxy's own and not queueing).
+    pub pace: Option<Duration>,
 }
 
 /// A running group; `finish` waits for its connections and adds up their counts.
@@ -94,6 +97,7 @@ pub fn start(group: Group, settings: &Settings, deadline: Instant, tracks: &Trac
                 tracks: Rc::clone(tracks),
                 stats: ClassStats::default(),
                 stopped: stopped.clone(),
+                next_send: Instant::now(),
             };
             let delay = spacing * index as u32;
             tokio::task::spawn_local(connection.run(delay))
@@ -111,6 +115,7 @@ struct Connection {
     tracks: Tracks,
     stats: ClassStats,
     stopped: watch::Receiver<bool>,
+    next_send: Instant,
 }
 
 impl Connection {
@@ -142,6 +147,10 @@ impl Connection {
         };
         self.stats.connections += 1;
         for request in &session.requests {
+            if let Some(pace) = self.settings.pace {
+                self.next_send = self.next_send.max(Instant::now() - pace) + pace;
+                tokio::time::sleep_until(self.next_send).await;
+            }
             let started = Instant::now();
             let limit = if session.hold {
                 Duration::MAX

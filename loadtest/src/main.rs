@@ -92,6 +92,10 @@ enum Command {
         /// Also write the trials as JSON lines here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Offer this many requests per second in all instead of saturating the target:
+        /// latency then shows each proxy's own delay rather than queueing.
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// A scenario against a rapsheet this command starts: attack, spray, tarpit or reload.
     Scenario {
@@ -165,6 +169,7 @@ fn compare(
     warmup: Duration,
     targets: Vec<compare::Target>,
     out: Option<PathBuf>,
+    rate: Option<f64>,
 ) -> anyhow::Result<()> {
     let plan = compare::Plan {
         targets,
@@ -175,6 +180,7 @@ fn compare(
         sources: args.sources,
         seed: args.seed,
         threads: args.threads,
+        rate,
     };
     let mut lab = new_lab(args)?;
     let trials = on_runtime(&args.client_cpus, async {
@@ -198,7 +204,8 @@ fn main() -> ExitCode {
             warmup,
             targets,
             out,
-        } => compare(&lab, rounds, warmup, targets, out),
+            rate,
+        } => compare(&lab, rounds, warmup, targets, out, rate),
         Command::Scenario { lab, scenario } => new_lab(&lab).and_then(|mut built| {
             on_runtime(
                 &lab.client_cpus,

@@ -152,6 +152,7 @@ fn load_settings(target: SocketAddr, settings: &Settings) -> LoadSettings {
         target,
         request_timeout: Duration::from_secs(10),
         seed: settings.seed,
+        pace: None,
     }
 }
 
@@ -234,15 +235,7 @@ fn start_perf(
     duration: Duration,
 ) -> anyhow::Result<std::process::Child> {
     let child = std::process::Command::new("perf")
-        .args([
-            "record",
-            "-F",
-            "2999",
-            "-g",
-            "--call-graph",
-            "dwarf,16384",
-            "-p",
-        ])
+        .args(["record", "-F", "999", "--call-graph", "dwarf,8192", "-p"])
         .arg(pid.to_string())
         .arg("-o")
         .arg(file)
