@@ -396,6 +396,27 @@ mod tests {
                 &[PathTraversal],
             ),
             (Location::Path, "/wp-content/uploads/c99.php", &[WebShell]),
+            (Location::Path, "/s72_Shell.php", &[WebShell]),
+            (
+                Location::Path,
+                "/vendor/htmlawed/htmlawed/htmLawedTest.php",
+                &[WebShell],
+            ),
+            (
+                Location::Query,
+                "class.module.classLoader.DefaultAssertionStatus=x",
+                &[CommandInjection],
+            ),
+            (
+                Location::Query,
+                "s=/index/think/app/invokefunction&function=call_user_func_array",
+                &[CommandInjection],
+            ),
+            (
+                Location::Query,
+                "search=%24%7Burl%3AUTF-8%3Ahttps%3A%2F%2Fexample.com%2F%7D",
+                &[CommandInjection],
+            ),
             (
                 Location::Query,
                 "q=%3Cscript%3Ealert(1)%3C/script%3E",

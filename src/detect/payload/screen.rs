@@ -54,6 +54,8 @@ const RULE_WORDS: &[&str] = &[
     "create_function",
     "call_user_func",
     "call_user_func_array",
+    "invokefunction",
+    "classloader",
     "base64_decode",
     "fsockopen",
     "system",

@@ -35,7 +35,7 @@ pub(crate) enum CommandTier {
 const CODE_RULES: &[&str] = &[
     // log4j lookups, including nested ones that spell `jndi` in pieces, and a `{jndi:` left
     // behind once an obfuscating lookup in front of it has been resolved.
-    r"\$\{\s*(?:jndi\s*:|(?:lower|upper|env|sys|java|base64|date|main|ctx|spring|k8s|docker|web|log4j|bundle|marker|sd|script)\s*:|\$\{|::-)",
+    r"\$\{\s*(?:jndi\s*:|(?:lower|upper|env|sys|java|base64|date|main|ctx|spring|k8s|docker|web|log4j|bundle|marker|sd|script|url|dns|file)\s*:|\$\{|::-)",
     r"\{\s*jndi\s*:|\bjndi\s*:\s*(?:ldaps?|rmi|dns|iiop|corba|nds|nis|https?)\s*:",
     // Shellshock: a function definition where a header or parameter value starts.
     r"(?:^|[;|&=\x22':])\s*\(\s*\)\s*\{",
@@ -50,6 +50,10 @@ const CODE_RULES: &[&str] = &[
     r"\b(?:system|exec|popen|assert|eval|include|require)(?:_once)?\s*\(\s*[\x22'$`]",
     // Java, OGNL and expression languages.
     r"\bjava\.lang\.(?:runtime|processbuilder|system|class|reflect)|\bgetruntime\s*\(|\bprocessbuilder|\bclass\.forname|#_memberaccess|@ognl|\bognl\.|#context\s*\[|\.getclass\s*\(\s*\)\s*\.|\bjavax\.script|\bscriptenginemanager|%\{\s*[#(@]|\bt\s*\(\s*java\.",
+    // Spring and Struts data binding walked up to the class loader (Spring4Shell and kin).
+    r"\bclass\s*\.\s*(?:module\s*\.\s*)?classloader\b|\[\s*[\x22']?class[\x22']?\s*\]\s*\[\s*[\x22']?classloader",
+    // A PHP front controller asked to call a function by name (ThinkPHP's invokefunction).
+    r"\binvokefunction\b|\bfunction\s*=\s*(?:call_user_func(?:_array)?|system|exec|shell_exec|passthru|assert|phpinfo)\b",
     // Python.
     r"\bos\s*\.\s*(?:system|popen|exec\w*|spawn\w*)\s*\(|\bsubprocess\s*\.\s*(?:call|popen|run|check_output)|\beval\s*\(\s*compile",
     // Server-side includes.
@@ -281,6 +285,14 @@ mod tests {
             ("<!--#exec cmd=\"ls\"-->", true),
             ("cat /e??/p?sswd", true),
             ("cmd /c dir", true),
+            ("search=${url:UTF-8:https://example.com/}", true),
+            ("search=${dns:address|example.com}", true),
+            ("class.module.classLoader.URLs[0]=0", true),
+            ("class.classLoader.DefaultAssertionStatus=x", true),
+            (
+                "s=/index/think/app/invokefunction&function=call_user_func_array",
+                true,
+            ),
         ]);
     }
 
@@ -323,6 +335,10 @@ mod tests {
             ("nice cat photos", false),
             ("shopping\nlist 3 things", false),
             ("see file.sh for details", false),
+            ("the class loader explained", false),
+            ("world class.", false),
+            ("function=search&q=url", false),
+            ("price ${url}", false),
         ]);
     }
 }

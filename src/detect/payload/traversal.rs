@@ -35,10 +35,37 @@ impl TraversalMatcher {
         has_dot_dot_segment(path) || names_segment(&self.system_files, path)
     }
 
-    /// Says whether a path view names a web shell or backdoor.
+    /// Says whether a path view names a web shell or backdoor, from the list or by the shape
+    /// of a script name that calls itself a shell.
     pub(crate) fn is_web_shell(&self, path: &str) -> bool {
-        names_segment(&self.web_shells, path)
+        names_segment(&self.web_shells, path) || path.split('/').any(is_shell_script_name)
     }
+}
+
+/// Server-side script extensions a web shell is written in.
+const SCRIPT_EXTENSIONS: &[&str] = &[
+    "php", "php3", "php4", "php5", "php7", "phtml", "asp", "aspx", "jsp", "jspx", "cgi",
+];
+
+/// A script whose name ends in a separate word `shell` (`s72_shell.php`, `linux-shell.php`,
+/// `c99shell.php`). Shells are renamed endlessly, but their authors keep the word; a letter
+/// before it (`powershell.php`, `nutshell.php`) makes it part of an ordinary word instead.
+fn is_shell_script_name(segment: &str) -> bool {
+    let Some((stem, extension)) = segment.rsplit_once('.') else {
+        return false;
+    };
+    let is_script = SCRIPT_EXTENSIONS
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(extension));
+    let Some(split) = stem.len().checked_sub("shell".len()) else {
+        return false;
+    };
+    if !is_script || !stem.is_char_boundary(split) || !stem[split..].eq_ignore_ascii_case("shell") {
+        return false;
+    }
+    stem.as_bytes()[..split]
+        .last()
+        .is_none_or(|byte| !byte.is_ascii_alphabetic())
 }
 
 fn build_automaton(list: &'static str, text: &str) -> Result<AhoCorasick, DetectError> {
@@ -143,6 +170,11 @@ mod tests {
             ("/home/u/.ssh/id_rsa", true, false),
             ("/uploads/c99.php", false, true),
             ("/wso.php/x", false, true),
+            ("/Worse_Linux_Shell.php", false, true),
+            ("/s72_Shell.php", false, true),
+            ("/up/r57shell.php5", false, true),
+            ("/shell.aspx", false, true),
+            ("/tools/my-shell.jsp/x", false, true),
         ]);
     }
 
@@ -155,6 +187,11 @@ mod tests {
             ("/docs/etc/passwords.md", false, false),
             ("/my-c99.php", false, false),
             ("/static/app.js", false, false),
+            ("/powershell.php", false, false),
+            ("/in-a-nutshell.php", false, false),
+            ("/shell_guide.php", false, false),
+            ("/docs/shell.html", false, false),
+            ("/shell", false, false),
         ]);
     }
 }
