@@ -21,7 +21,7 @@ use crate::detect::payload::{Location, PayloadSet};
 use crate::policy::Policy;
 use crate::store::{Store, StoreLimits};
 pub use facts::RequestFacts;
-use observe::{evidence_of, is_foreign_referer, scan_payloads, trim_path};
+use observe::{evidence_of, is_foreign_referer, is_proxy_probe, scan_payloads, trim_path};
 use record::{hash32, secs, ClientRecord};
 pub use signal::{Category, Severity, Signal};
 pub use verdict::{Action, Decision, Learned, Outcome, Reason, RefId, Verdict};
@@ -298,6 +298,11 @@ impl Engine {
                 .is_some_and(|ua| agents.matches(ua).is_some())
             {
                 fired.push(Signal::ScannerUserAgent, points);
+            }
+        }
+        if let Some(points) = policy.signals.proxy_probe {
+            if is_proxy_probe(policy, request) {
+                fired.push(Signal::ProxyProbe, points);
             }
         }
         if let Some(payloads) = &policy.lists.payloads {

@@ -408,6 +408,9 @@ pub fn abuseipdb_categories(signal: Signal) -> &'static [u8] {
         // Guessing paths and asking for admin panels and secrets is probing for installed
         // applications, the definition of 21.
         Signal::NotFoundRatio | Signal::DangerHits | Signal::RedirectProbe => &[21],
+        // Looking for a server that relays traffic is hacking in 15's sense, not a web app
+        // attack.
+        Signal::ProxyProbe => &[15],
         // Floods, tool User-Agents and User-Agent rotation are what 19 lists.
         Signal::Burst | Signal::ScannerUserAgent | Signal::UaRotation => &[19],
         Signal::ForeignReferer => &[10],

@@ -227,6 +227,8 @@ pub struct Signals {
     pub scanner_user_agent: Option<u16>,
     /// Password guessing.
     pub brute_force: Option<BruteForce>,
+    /// Points of an open-proxy probe.
+    pub proxy_probe: Option<u16>,
     /// Points of each payload signal, by [`Signal::index`]; zero when off.
     pub payload_points: [u16; Signal::COUNT],
 }
@@ -243,6 +245,7 @@ impl Signals {
             Signal::UaRotation => self.ua_rotation.is_some(),
             Signal::ScannerUserAgent => self.scanner_user_agent.is_some(),
             Signal::BruteForce => self.brute_force.is_some(),
+            Signal::ProxyProbe => self.proxy_probe.is_some(),
             payload => self.payload_points[payload.index()] > 0,
         }
     }

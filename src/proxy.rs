@@ -178,6 +178,7 @@ fn facts(session: &Session, client: IpAddr) -> RequestFacts<'_> {
         client,
         method: request.method.as_str(),
         host: text(header::HOST).or_else(|| request.uri.host()),
+        target_host: request.uri.host(),
         path: request.uri.path(),
         query: request.uri.query(),
         user_agent: text(header::USER_AGENT),

@@ -12,6 +12,10 @@ pub struct RequestFacts<'a> {
     pub method: &'a str,
     /// The Host header (or the authority of an absolute target), when known.
     pub host: Option<&'a str>,
+    /// The host named by the request line itself: the authority of an absolute-form target
+    /// (`GET http://host/ HTTP/1.1`) or of a CONNECT. Browsers send either only to a forward
+    /// proxy, so at an origin it marks a client looking for one to relay through.
+    pub target_host: Option<&'a str>,
     /// The path as received, still percent-encoded, without the query.
     pub path: &'a str,
     /// The query string without the `?`, when there is one.
@@ -28,17 +32,22 @@ pub struct RequestFacts<'a> {
 }
 
 impl<'a> RequestFacts<'a> {
-    /// Facts with only the client and the request target; the rest is empty. `target` is
-    /// split into path and query at the first `?`.
+    /// Facts with only the client and the request target; the rest is empty. An absolute
+    /// `target` gives its host as `target_host` and its path, and the path is split from the
+    /// query at the first `?`.
     pub fn new(client: IpAddr, method: &'a str, target: &'a str) -> RequestFacts<'a> {
-        let (path, query) = match target.split_once('?') {
+        let (target_host, origin_form) = split_target(method, target);
+        let (path, query) = match origin_form.split_once('?') {
             Some((path, query)) => (path, Some(query)),
-            None => (target, None),
+            None => (origin_form, None),
         };
+        // `http://host?q` has an empty path, which means the root.
+        let path = if path.is_empty() { "/" } else { path };
         RequestFacts {
             client,
             method,
             host: None,
+            target_host,
             path,
             query,
             user_agent: None,
@@ -47,6 +56,32 @@ impl<'a> RequestFacts<'a> {
             headers: None,
         }
     }
+}
+
+/// Splits a logged request target into the host it names, if any, and the origin-form rest:
+/// `http://a.example/x?y` gives `a.example` and `/x?y`, a CONNECT's `a.example:25` gives
+/// `a.example` and itself.
+fn split_target<'a>(method: &str, target: &'a str) -> (Option<&'a str>, &'a str) {
+    if method.eq_ignore_ascii_case("CONNECT") {
+        return (
+            Some(strip_port(target)).filter(|host| !host.is_empty()),
+            target,
+        );
+    }
+    let scheme_len = ["http://", "https://"].into_iter().find_map(|scheme| {
+        let prefix = target.get(..scheme.len())?;
+        prefix.eq_ignore_ascii_case(scheme).then_some(scheme.len())
+    });
+    let Some(scheme_len) = scheme_len else {
+        return (None, target);
+    };
+    let rest = &target[scheme_len..];
+    let path_start = rest.find(['/', '?']).unwrap_or(rest.len());
+    let origin_form = match &rest[path_start..] {
+        "" => "/",
+        origin_form => origin_form,
+    };
+    (url_host(target), origin_form)
 }
 
 /// The host of an absolute URL (`https://www.example.com:8443/x` gives `www.example.com`),
@@ -94,7 +129,45 @@ mod tests {
 
     #[test]
     fn targets_split_into_path_and_query() {
-        let facts = RequestFacts::new("192.0.2.1".parse().unwrap(), "GET", "/a/b?c=d?e");
-        assert_eq!((facts.path, facts.query), ("/a/b", Some("c=d?e")));
+        let cases = [
+            ("GET", "/a/b?c=d?e", None, "/a/b", Some("c=d?e")),
+            (
+                "GET",
+                "http://x.example:80/ip.php",
+                Some("x.example"),
+                "/ip.php",
+                None,
+            ),
+            (
+                "GET",
+                "HTTPS://x.example?q=1",
+                Some("x.example"),
+                "/",
+                Some("q=1"),
+            ),
+            ("GET", "http://x.example", Some("x.example"), "/", None),
+            (
+                "CONNECT",
+                "mail.example:25",
+                Some("mail.example"),
+                "mail.example:25",
+                None,
+            ),
+            (
+                "GET",
+                "/redirect?to=http://x.example/",
+                None,
+                "/redirect",
+                Some("to=http://x.example/"),
+            ),
+        ];
+        for (method, target, host, path, query) in cases {
+            let facts = RequestFacts::new("192.0.2.1".parse().unwrap(), method, target);
+            assert_eq!(
+                (facts.target_host, facts.path, facts.query),
+                (host, path, query),
+                "{target}"
+            );
+        }
     }
 }

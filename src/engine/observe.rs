@@ -84,6 +84,23 @@ pub(super) fn is_foreign_referer(policy: &Policy, request: &RequestFacts) -> boo
     !known && !policy.site_hosts.matches(referer_host)
 }
 
+/// True when the request asks this server to relay it elsewhere: any CONNECT, or a request
+/// line naming a host that is neither the Host header's site nor one of `site_hosts`. An
+/// HTTP/2 request always names its authority, which is the site's own.
+pub(super) fn is_proxy_probe(policy: &Policy, request: &RequestFacts) -> bool {
+    if request.method.eq_ignore_ascii_case("CONNECT") {
+        return true;
+    }
+    let Some(target_host) = request.target_host else {
+        return false;
+    };
+    let own_site = request
+        .host
+        .map(facts::strip_port)
+        .is_some_and(|host| same_site(host, target_host));
+    !own_site && !policy.site_hosts.matches(target_host)
+}
+
 /// True when one host is the other or under it (`www.example.com` and `example.com`).
 fn same_site(a: &str, b: &str) -> bool {
     let under = |inner: &str, outer: &str| {

@@ -36,11 +36,13 @@ pub enum Signal {
     WebShell,
     /// Repeated login attempts or authentication failures.
     BruteForce,
+    /// A request asking this server to act as a forward proxy.
+    ProxyProbe,
 }
 
 impl Signal {
     /// The number of signal kinds.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
 
     /// Every signal kind, in a stable order (the order of their indices).
     pub const ALL: [Signal; Signal::COUNT] = [
@@ -57,6 +59,7 @@ impl Signal {
         Signal::CommandInjection,
         Signal::WebShell,
         Signal::BruteForce,
+        Signal::ProxyProbe,
     ];
 
     /// A dense index, for per-signal arrays.
@@ -80,6 +83,7 @@ impl Signal {
             Signal::CommandInjection => "command_injection",
             Signal::WebShell => "web_shell",
             Signal::BruteForce => "brute_force",
+            Signal::ProxyProbe => "proxy_probe",
         }
     }
 
@@ -93,7 +97,7 @@ impl Signal {
         match self {
             Signal::NotFoundRatio => Category::Enumeration,
             Signal::Burst => Category::Scanning,
-            Signal::DangerHits | Signal::RedirectProbe => Category::Probing,
+            Signal::DangerHits | Signal::RedirectProbe | Signal::ProxyProbe => Category::Probing,
             Signal::ForeignReferer => Category::RefererSpam,
             Signal::UaRotation => Category::BotRotation,
             Signal::ScannerUserAgent => Category::Scanning,
@@ -122,6 +126,7 @@ impl Signal {
             Signal::CommandInjection => "Command injection or remote code execution payload",
             Signal::WebShell => "Request for a web shell, backdoor or exploit path",
             Signal::BruteForce => "Repeated login attempts or authentication failures",
+            Signal::ProxyProbe => "Asked to relay to another host: open-proxy probe",
         }
     }
 }

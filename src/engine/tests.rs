@@ -442,3 +442,51 @@ fn repeated_login_attempts_and_401s_fire_brute_force() {
         engine.on_response(&policy, &request, &outcome, *status, now);
     }
 }
+
+#[test]
+fn requests_to_relay_elsewhere_fire_proxy_probe() {
+    let policy = policy("tarpit_at: 50\nblock_at: 100\nsignals: { proxy_probe: { points: 60 } }\n");
+    // (method, target, Host header, fires): the site is www.example.com.
+    let cases: &[(&str, &str, Option<&str>, bool)] = &[
+        ("GET", "/", Some("www.example.com"), false),
+        (
+            "GET",
+            "http://www.example.com/a",
+            Some("www.example.com"),
+            false,
+        ),
+        (
+            "GET",
+            "https://example.com:443/a",
+            Some("www.example.com"),
+            false,
+        ),
+        (
+            "GET",
+            "/go?to=http://other.example.net/",
+            Some("www.example.com"),
+            false,
+        ),
+        (
+            "GET",
+            "http://other.example.net:80/ip.php",
+            Some("www.example.com"),
+            true,
+        ),
+        ("GET", "http://other.example.net/", None, true),
+        ("CONNECT", "mail.example.net:25", None, true),
+    ];
+    for (i, (method, target, host, fires)) in cases.iter().enumerate() {
+        let engine = Engine::new(StoreLimits::default());
+        let mut request = RequestFacts::new("203.0.113.60".parse().unwrap(), method, target);
+        request.host = *host;
+        let outcome = engine.on_request(&policy, &request, i as u64);
+        let expected = if *fires {
+            (Action::Tarpit, 60)
+        } else {
+            (Action::Allow, 0)
+        };
+        let got = (outcome.verdict.action, outcome.verdict.score);
+        assert_eq!(got, expected, "{method} {target} (Host {host:?})");
+    }
+}
