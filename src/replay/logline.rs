@@ -3,10 +3,12 @@
 //! `rapsheet replay` runs a server's access log through the same engine as live traffic, so
 //! each line must yield what the proxy would have observed: client, time, method, target,
 //! status, Referer, User-Agent and host. Text logs (Apache and nginx common and combined
-//! formats, with or without a vhost in front) and JSON lines are understood. A replay reads
-//! hundreds of thousands of lines a second, so a text line is read in place: every field
-//! borrows from the line, and one is copied only when it holds backslash escapes to undo.
+//! formats, with or without a vhost in front), AWS Application Load Balancer logs and JSON
+//! lines are understood. A replay reads hundreds of thousands of lines a second, so a text
+//! line is read in place: every field borrows from the line, and one is copied only when it
+//! holds backslash escapes to undo.
 
+mod alb;
 mod clf;
 mod json;
 #[cfg(test)]
@@ -188,6 +190,7 @@ impl LineParser {
             LogFormat::Combined => clf::parse(line, &mut self.times, true),
             LogFormat::JsonLines => json::parse(line, &mut self.times),
             LogFormat::Auto if line.starts_with('{') => json::parse(line, &mut self.times),
+            LogFormat::Auto if alb::is_alb_line(line) => alb::parse(line, &mut self.times),
             LogFormat::Auto => clf::parse(line, &mut self.times, true),
         }
     }

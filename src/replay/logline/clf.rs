@@ -98,7 +98,7 @@ fn bracketed_time(cursor: &mut Cursor<'_>, times: &mut TimeCache) -> Result<u64,
 /// Splits the logged request line into the entry. Escapes are undone only in the target of
 /// a well-formed line: the line of a malformed request is kept as logged, which is both
 /// what an operator recognises and safe to print.
-fn fill_request<'a>(entry: &mut LogEntry<'a>, field: Quoted<'a>) {
+pub(super) fn fill_request<'a>(entry: &mut LogEntry<'a>, field: Quoted<'a>) {
     let request = Request::from_line(Cow::Borrowed(field.raw));
     let well_formed = !request.method.is_empty();
     entry.target = match request.target {
@@ -110,20 +110,20 @@ fn fill_request<'a>(entry: &mut LogEntry<'a>, field: Quoted<'a>) {
 }
 
 /// A position in a line being read field by field.
-struct Cursor<'a> {
-    line: &'a str,
-    pos: usize,
+pub(super) struct Cursor<'a> {
+    pub(super) line: &'a str,
+    pub(super) pos: usize,
 }
 
 /// A quoted field's text between the quotes, escapes still in place.
-struct Quoted<'a> {
-    raw: &'a str,
+pub(super) struct Quoted<'a> {
+    pub(super) raw: &'a str,
     escaped: bool,
 }
 
 impl<'a> Quoted<'a> {
     /// Turns a header field into the entry's value: `None` for `-` or empty, escapes undone.
-    fn header(self) -> Option<Cow<'a, str>> {
+    pub(super) fn header(self) -> Option<Cow<'a, str>> {
         let text = if self.escaped {
             unescape(self.raw)
         } else {
@@ -146,7 +146,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads the next space-separated token; `None` at the end of the line.
-    fn token(&mut self) -> Option<&'a str> {
+    pub(super) fn token(&mut self) -> Option<&'a str> {
         self.skip_blanks();
         let rest = self.rest();
         if rest.is_empty() {
@@ -159,7 +159,7 @@ impl<'a> Cursor<'a> {
 
     /// Reads the next field if it is quoted; `Ok(None)`, consuming nothing, if it is not.
     /// Fails when the closing quote is missing; `field` names the field for the message.
-    fn quoted(&mut self, field: &'static str) -> Result<Option<Quoted<'a>>, LineError> {
+    pub(super) fn quoted(&mut self, field: &'static str) -> Result<Option<Quoted<'a>>, LineError> {
         self.skip_blanks();
         let rest = self.rest();
         if !rest.starts_with('"') {
