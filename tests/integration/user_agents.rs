@@ -75,3 +75,28 @@ fn attack_tools_fire_on_their_first_request() {
         );
     }
 }
+
+/// Every token of the OWASP CRS scanner list, sent as the whole User-Agent, fires the signal,
+/// except `vega`: the Vega scanner sends `Vega/1.0`, which fires, while the bare word is also
+/// a phone model in Android User-Agents.
+#[test]
+fn the_crs_scanner_list_fires() {
+    let policy = Policy::load(&conf("policy.yaml")).expect("shipped policy");
+    let engine = Engine::new(StoreLimits::default());
+    let list = data("crs-scanners-user-agents.data");
+    let tokens: Vec<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#') && *line != "vega")
+        .collect();
+    assert!(tokens.len() > 70, "{} tokens", tokens.len());
+    let silent: Vec<&str> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, token)| {
+            !fired(&engine, &policy, 2_000 + *i as u32, token).contains(&Signal::ScannerUserAgent)
+        })
+        .map(|(_, token)| *token)
+        .collect();
+    assert!(silent.is_empty(), "silent scanner tokens: {silent:?}");
+}
