@@ -7,7 +7,9 @@
 //! atomic. At start the file is read back into the engine before the proxy accepts
 //! connections. Several processes may open the file at once (SQLite locks it), which is what
 //! a zero-downtime upgrade needs: the new process reads what the old one last flushed, and
-//! reads again once the old one has made its final flush on the way out.
+//! reads again once the old one has made its final flush on the way out. Until then its own
+//! flushes merge the file's bans in first, because a flush replaces the ban tables whole and
+//! would otherwise erase what the old process wrote in the meantime.
 //!
 //! Client rows are history as much as state: they are kept for the retention period after a
 //! client was last seen, beyond the in-memory store's idle timeout, so a rap sheet can say a
@@ -24,10 +26,11 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use crate::engine::Engine;
 use crate::shared::Shared;
+use crate::store::{NetworkBan, Offender};
 use rows::{ClientRow, OffenderRow, SubnetRow};
 
 /// Where and how often state is kept.
@@ -139,6 +142,45 @@ impl StateStore {
         retention: Duration,
         now_ms: u64,
     ) -> Result<StateCounts, PersistError> {
+        self.write(engine, since_secs, retention, now_ms, false)
+    }
+
+    /// Like `flush`, but first reads the bans in the file back into `engine`, in the same
+    /// transaction. A flush replaces the ban tables whole; while two processes share the file
+    /// during an upgrade, this keeps one from erasing the bans the other has just written.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the file cannot be read or the transaction cannot be committed.
+    pub fn flush_merging(
+        &self,
+        engine: &Engine,
+        since_secs: u32,
+        retention: Duration,
+        now_ms: u64,
+    ) -> Result<StateCounts, PersistError> {
+        self.write(engine, since_secs, retention, now_ms, true)
+    }
+
+    fn write(
+        &self,
+        engine: &Engine,
+        since_secs: u32,
+        retention: Duration,
+        now_ms: u64,
+        merge: bool,
+    ) -> Result<StateCounts, PersistError> {
+        let mut connection = self.connection.lock();
+        // Immediate: the write lock is taken before reading, so no other process can write
+        // between what is merged here and what is written.
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.fail(e))?;
+        if merge {
+            let saved = SavedBans::read(&transaction, now_ms).map_err(|e| self.fail(e))?;
+            saved.merge_into(engine, now_ms);
+        }
+
         let store = engine.store();
         let offenders: Vec<OffenderRow> = store
             .offenders()
@@ -155,8 +197,6 @@ impl StateStore {
             .map(|(client, record)| ClientRow::of(client, &record))
             .collect();
 
-        let mut connection = self.connection.lock();
-        let transaction = connection.transaction().map_err(|e| self.fail(e))?;
         rows::write_offenders(&transaction, &offenders).map_err(|e| self.fail(e))?;
         rows::write_network_bans(&transaction, &network_bans).map_err(|e| self.fail(e))?;
         rows::write_subnets(&transaction, &subnets).map_err(|e| self.fail(e))?;
@@ -180,25 +220,46 @@ impl StateStore {
     /// Fails when the file cannot be read.
     pub fn load(&self, engine: &Engine, now_ms: u64) -> Result<StateCounts, PersistError> {
         let connection = self.connection.lock();
-        let offenders = rows::read_offenders(&connection, now_ms).map_err(|e| self.fail(e))?;
-        let network_bans = rows::read_network_bans(&connection).map_err(|e| self.fail(e))?;
-        let subnets = rows::read_subnets(&connection).map_err(|e| self.fail(e))?;
+        let saved = SavedBans::read(&connection, now_ms).map_err(|e| self.fail(e))?;
         let idle_secs = engine.store().limits().idle_timeout.as_secs();
         let since_secs = (now_ms / 1000).saturating_sub(idle_secs);
         let clients = rows::read_clients(&connection, since_secs).map_err(|e| self.fail(e))?;
         drop(connection);
 
-        let store = engine.store();
         let counts = StateCounts {
-            offenders: offenders.len(),
+            offenders: saved.offenders.len(),
             clients: clients.len(),
-            subnets: subnets.len(),
-            network_bans: network_bans.len(),
+            subnets: saved.subnets.len(),
+            network_bans: saved.network_bans.len(),
         };
         for client in clients {
             client.restore(engine, now_ms);
         }
-        for (client, offender) in offenders {
+        saved.merge_into(engine, now_ms);
+        Ok(counts)
+    }
+}
+
+/// The ban tables of the file: client bans and strikes, subnet aggregates, network bans.
+struct SavedBans {
+    offenders: Vec<(IpAddr, Offender)>,
+    subnets: Vec<SubnetRow>,
+    network_bans: Vec<NetworkBan>,
+}
+
+impl SavedBans {
+    fn read(connection: &Connection, now_ms: u64) -> rusqlite::Result<SavedBans> {
+        Ok(SavedBans {
+            offenders: rows::read_offenders(connection, now_ms)?,
+            subnets: rows::read_subnets(connection)?,
+            network_bans: rows::read_network_bans(connection)?,
+        })
+    }
+
+    /// Merges into `engine`: a ban already known in memory keeps the later end.
+    fn merge_into(self, engine: &Engine, now_ms: u64) {
+        let store = engine.store();
+        for (client, offender) in self.offenders {
             let known = store
                 .offender(client)
                 .is_some_and(|o| o.until_ms >= offender.until_ms);
@@ -206,13 +267,16 @@ impl StateStore {
                 store.put_offender(client, offender, now_ms);
             }
         }
-        for subnet in subnets {
+        for subnet in self.subnets {
             subnet.restore(store);
         }
-        for ban in network_bans.into_iter().filter(|ban| ban.until_ms > now_ms) {
+        for ban in self
+            .network_bans
+            .into_iter()
+            .filter(|ban| ban.until_ms > now_ms)
+        {
             store.put_network_ban(ban);
         }
-        Ok(counts)
     }
 }
 
@@ -249,15 +313,18 @@ impl PersistService {
         }
     }
 
-    /// One flush, logged when it fails.
-    fn flush(&self, since_secs: u32) {
+    /// One flush, logged when it fails. With `merge`, the bans in the file are merged in
+    /// first: until the process this one took over from has made its final flush, its bans
+    /// reach the file after this process read it, and a plain flush would erase them.
+    fn flush(&self, since_secs: u32, merge: bool) {
         let now_ms = self.shared.clock.now_ms();
-        let result = self.state.flush(
-            &self.shared.engine,
-            since_secs,
-            self.config.retention,
-            now_ms,
-        );
+        let (engine, retention) = (&self.shared.engine, self.config.retention);
+        let result = if merge {
+            self.state
+                .flush_merging(engine, since_secs, retention, now_ms)
+        } else {
+            self.state.flush(engine, since_secs, retention, now_ms)
+        };
         if let Err(error) = result {
             tracing::warn!(%error, "State flush failed; will retry");
         }
@@ -302,7 +369,7 @@ impl BackgroundService for PersistService {
                     let full = flushes % FULL_FLUSH_EVERY == 0;
                     let since = if full { 0 } else { last_flush_secs };
                     last_flush_secs = (self.shared.clock.now_ms() / 1000) as u32;
-                    self.flush(since.saturating_sub(1));
+                    self.flush(since.saturating_sub(1), !catch_ups.is_empty());
                 }
             }
         }
@@ -313,7 +380,7 @@ impl BackgroundService for PersistService {
 /// stop, also on a fast shutdown (SIGINT) that never tells the service to finish.
 impl Drop for PersistService {
     fn drop(&mut self) {
-        self.flush(0);
+        self.flush(0, false);
         tracing::info!(path = %self.config.path.display(), "State saved");
     }
 }

@@ -195,3 +195,45 @@ async fn ban_forwarded(client: &reqwest::Client, url: &str, i: u32) {
             .await;
     }
 }
+
+/// During an upgrade the new process flushes the file the old one is still writing to. Its
+/// flushes merge the file's bans in first, so a ban the old process made after the new one
+/// read the file is neither erased from the file nor missing from the new process.
+#[test]
+fn flushes_during_an_upgrade_keep_the_old_process_bans() {
+    use rapsheet::engine::Engine;
+    use rapsheet::persist::StateStore;
+    use rapsheet::store::StoreLimits;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let policy = rapsheet::policy::Policy::load(&conf("policy.yaml")).expect("the policy loads");
+    let (now, retention) = (1_700_000_000_000, Duration::from_secs(86_400));
+    let (old, new) = (
+        StateStore::open(&file).unwrap(),
+        StateStore::open(&file).unwrap(),
+    );
+    let (old_engine, new_engine) = (
+        Engine::new(StoreLimits::default()),
+        Engine::new(StoreLimits::default()),
+    );
+    new.load(&new_engine, now).unwrap();
+    let late: IpAddr = "127.0.30.1".parse().unwrap();
+    old_engine.ban(&policy, late, Duration::from_secs(3600), "late".into(), now);
+    old.flush(&old_engine, 0, retention, now).unwrap();
+
+    new.flush_merging(&new_engine, 0, retention, now + 1000)
+        .unwrap();
+
+    let banned = |engine: &Engine| {
+        let offender = engine.store().offender(late);
+        offender.is_some_and(|o| o.is_banned(now + 1000))
+    };
+    assert!(banned(&new_engine), "the new process enforces the late ban");
+    let reader = Engine::new(StoreLimits::default());
+    StateStore::open(&file)
+        .unwrap()
+        .load(&reader, now + 1000)
+        .unwrap();
+    assert!(banned(&reader), "the file still holds the late ban");
+}
