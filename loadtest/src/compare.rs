@@ -99,6 +99,7 @@ pub async fn benign(target: SocketAddr, plan: &Plan, duration: Duration) -> (Cla
         pace: plan
             .rate
             .map(|rate| Duration::from_secs_f64(plan.connections as f64 / rate)),
+        reconnect_stale: false,
     };
     let group = Group {
         connections: plan.connections,

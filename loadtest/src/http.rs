@@ -5,6 +5,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -65,6 +66,10 @@ pub struct Reply {
 pub struct Conn {
     stream: TcpStream,
     buf: ReadBuf,
+    /// Complete responses read on this connection.
+    answered: u64,
+    /// Bytes read since the current request was written.
+    received: usize,
 }
 
 impl Conn {
@@ -93,7 +98,40 @@ impl Conn {
         Ok(Conn {
             stream,
             buf: ReadBuf::default(),
+            answered: 0,
+            received: 0,
         })
+    }
+
+    /// True once a response has come back on this connection: a keep-alive connection that
+    /// the server may close between requests.
+    pub fn reused(&self) -> bool {
+        self.answered > 0
+    }
+
+    /// True when the last exchange ended without a single byte of its response.
+    pub fn unanswered(&self) -> bool {
+        self.received == 0
+    }
+
+    /// True when the server has already closed (or reset) the connection, seen without
+    /// waiting and without taking any byte from the socket.
+    pub fn closed_by_peer(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: recv peeks at most one byte into a local, on a socket this handle owns.
+        let read = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                std::ptr::addr_of_mut!(byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        match read {
+            0 => true,
+            1.. => false,
+            _ => io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock,
+        }
     }
 
     /// Writes `request` (a complete request head, no body) and reads the response. Unless
@@ -104,13 +142,17 @@ impl Conn {
     ///
     /// Fails on any IO error or a response that cannot be parsed.
     pub async fn exchange(&mut self, request: &[u8], hold: bool) -> Result<Reply, Failure> {
+        self.received = 0;
         self.stream
             .write_all(request)
             .await
             .map_err(|error| Failure::of_read(&error))?;
-        self.read_response(hold)
+        let reply = self
+            .read_response(hold)
             .await
-            .map_err(|error| Failure::of_read(&error))
+            .map_err(|error| Failure::of_read(&error))?;
+        self.answered += 1;
+        Ok(reply)
     }
 
     async fn read_response(&mut self, hold: bool) -> io::Result<Reply> {
@@ -147,6 +189,7 @@ impl Conn {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
         self.buf.end += read;
+        self.received += read;
         Ok(())
     }
 

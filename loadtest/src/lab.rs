@@ -18,6 +18,10 @@ use anyhow::{bail, Context};
 use crate::procstat;
 use crate::site;
 
+/// Pingora's upgrade socket, which rapsheet leaves at its default: a process started with
+/// `--upgrade` listens here for the listening sockets of the process it replaces.
+pub const UPGRADE_SOCKET: &str = "/tmp/pingora_upgrade.sock";
+
 /// A loopback address whose port was free a moment ago.
 pub fn free_port() -> io::Result<SocketAddr> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()
@@ -43,9 +47,25 @@ impl Server {
         procstat::tree(self.pid())
     }
 
+    /// Sends `signal` to the process, unless it has already exited (its pid may be reused).
+    pub fn signal(&mut self, signal: i32) {
+        if self.exited().is_none() {
+            // SAFETY: kill only sends a signal, to the process this handle started and has
+            // not yet reaped.
+            unsafe { libc::kill(self.child.id() as i32, signal) };
+        }
+    }
+
+    /// The exit status once the process has exited, without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     fn stop_now(&mut self) {
-        // SAFETY: kill only sends a signal, to the process this handle started.
-        unsafe { libc::kill(self.child.id() as i32, self.stop_signal) };
+        if self.exited().is_some() {
+            return;
+        }
+        self.signal(self.stop_signal);
         let until = Instant::now() + Duration::from_secs(5);
         while Instant::now() < until {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -92,6 +112,20 @@ pub fn pin(cpus: &[usize]) -> io::Result<()> {
 /// accepts connections.
 fn spawn(
     name: &str,
+    command: Command,
+    cpus: Vec<usize>,
+    log: &Path,
+    address: SocketAddr,
+    stop_signal: i32,
+) -> anyhow::Result<Server> {
+    let mut server = start(name, command, cpus, log, address, stop_signal)?;
+    wait_for_port(&mut server, log)?;
+    Ok(server)
+}
+
+/// Starts `command` pinned to `cpus`, its output going to `log`, without waiting for it.
+fn start(
+    name: &str,
     mut command: Command,
     cpus: Vec<usize>,
     log: &Path,
@@ -113,14 +147,12 @@ fn spawn(
     let child = command
         .spawn()
         .with_context(|| format!("starting {name}"))?;
-    let mut server = Server {
+    Ok(Server {
         name: name.to_string(),
         child,
         stop_signal,
         address,
-    };
-    wait_for_port(&mut server, log)?;
-    Ok(server)
+    })
 }
 
 fn wait_for_port(server: &mut Server, log: &Path) -> anyhow::Result<()> {
@@ -265,6 +297,32 @@ impl Lab {
         // SIGINT is rapsheet's fast shutdown: held tarpits end at once.
         let server = spawn("rapsheet", command, cpus, &log, files.listen, libc::SIGINT)?;
         Ok(crate::rapsheet::Running { server, files })
+    }
+
+    /// Starts a second rapsheet on the configuration of `running` with `--upgrade`, to take
+    /// over its listening sockets, and returns at once: the new process then waits for the
+    /// old one on Pingora's upgrade socket (`UPGRADE_SOCKET`) for about five seconds.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the process cannot be started.
+    pub fn rapsheet_upgrade(
+        &mut self,
+        running: &crate::rapsheet::Running,
+        options: &crate::rapsheet::Options,
+    ) -> anyhow::Result<Server> {
+        let dir = self.next_dir("rapsheet-upgrade")?;
+        let mut command = Command::new(&self.rapsheet);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&running.files.config);
+        command.arg("--upgrade");
+        command.env("RUST_LOG", &options.log_filter);
+        let cpus = self.server_cpus.clone();
+        let log = dir.join("out.log");
+        let listen = running.files.listen;
+        start("new rapsheet", command, cpus, &log, listen, libc::SIGINT)
     }
 }
 

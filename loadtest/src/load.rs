@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout, Instant};
 
-use crate::http::{Conn, Failure};
+use crate::http::{Conn, Failure, Reply};
 use crate::rng::Rng;
 use crate::stats::ClassStats;
 use crate::workload::{Session, Workload};
@@ -51,6 +51,9 @@ pub struct Settings {
     /// When set, each connection sends at most one request per this interval (an offered
     /// load below saturation, where latency is the proxy's own and not queueing).
     pub pace: Option<Duration>,
+    /// Replace a keep-alive connection the server closed between requests as a browser does,
+    /// instead of counting a failure (see `Connection::exchange`).
+    pub reconnect_stale: bool,
 }
 
 /// A running group; `finish` waits for its connections and adds up their counts.
@@ -157,7 +160,7 @@ impl Connection {
             } else {
                 self.settings.request_timeout
             };
-            let reply = match timeout(limit, conn.exchange(request, session.hold)).await {
+            let reply = match timeout(limit, self.exchange(&mut conn, session, request)).await {
                 Ok(Ok(reply)) => reply,
                 Ok(Err(failure)) => return self.failed(session, failure).await,
                 Err(_) => return self.failed(session, Failure::Timeout).await,
@@ -168,6 +171,39 @@ impl Connection {
                 return;
             }
         }
+    }
+
+    /// Sends `request` on `conn` and reads the answer. With `reconnect_stale`, a keep-alive
+    /// connection the server closed is replaced by a new one, as browsers do: before sending
+    /// when the close has already arrived, and once after sending when the server closed
+    /// without a byte of answer, which is a request racing the close (RFC 9112, section
+    /// 9.3.1, lets a client retry an idempotent request then). Both are counted.
+    async fn exchange(
+        &mut self,
+        conn: &mut Conn,
+        session: &Session,
+        request: &[u8],
+    ) -> Result<Reply, Failure> {
+        let reconnect = self.settings.reconnect_stale && conn.reused();
+        if reconnect && conn.closed_by_peer() {
+            self.stats.idle_reconnects += 1;
+            *conn = self.reopen(session).await?;
+        }
+        let result = conn.exchange(request, session.hold).await;
+        let closed = matches!(result, Err(Failure::Reset | Failure::Closed));
+        let raced = closed && conn.reused() && conn.unanswered();
+        if !(self.settings.reconnect_stale && raced) {
+            return result;
+        }
+        self.stats.unanswered_retries += 1;
+        *conn = self.reopen(session).await?;
+        conn.exchange(request, session.hold).await
+    }
+
+    async fn reopen(&mut self, session: &Session) -> Result<Conn, Failure> {
+        let conn = Conn::open(self.settings.target, session.source).await?;
+        self.stats.connections += 1;
+        Ok(conn)
     }
 
     /// Counts a failure; a scanner that was dropped has been refused. Connect errors and

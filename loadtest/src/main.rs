@@ -19,6 +19,7 @@ mod rng;
 mod scenario;
 mod site;
 mod stats;
+mod upgrade;
 mod workload;
 
 use std::path::PathBuf;
@@ -97,7 +98,8 @@ enum Command {
         #[arg(long)]
         rate: Option<f64>,
     },
-    /// A scenario against a rapsheet this command starts: attack, spray, tarpit or reload.
+    /// A scenario against a rapsheet this command starts: benign, attack, spray, tarpit, reload
+    /// or upgrade.
     Scenario {
         #[command(flatten)]
         lab: LabArgs,

@@ -5,6 +5,7 @@
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,6 +29,9 @@ pub struct Options {
     pub policy_edits: Vec<(String, String)>,
     /// RUST_LOG for the process.
     pub log_filter: String,
+    /// `state.flush_interval`, with `state.path: state.db` beside the configuration; `None`
+    /// keeps state in memory only.
+    pub state_flush_interval: Option<Duration>,
 }
 
 impl Default for Options {
@@ -39,6 +43,7 @@ impl Default for Options {
             trusted_proxies: Vec::new(),
             policy_edits: Vec::new(),
             log_filter: "info,pingora=warn".into(),
+            state_flush_interval: None,
         }
     }
 }
@@ -140,8 +145,15 @@ pub fn write_config(
         options.max_clients,
         trusted.join(", ")
     );
+    let state = match options.state_flush_interval {
+        Some(interval) => format!(
+            "state:\n  path: state.db\n  flush_interval: {}ms\n",
+            interval.as_millis()
+        ),
+        None => String::new(),
+    };
     let file = dir.join("rapsheet.yaml");
-    fs::write(&file, config)?;
+    fs::write(&file, config + &state)?;
     Ok(Files {
         config: file,
         policy,

@@ -7,6 +7,7 @@
 //!   must stay within `store.max_clients` and benign users must still be served.
 //! - `tarpit`: thousands of held tarpits while benign users go on.
 //! - `reload`: benign load while the policy is reloaded, by file and by the admin API.
+//! - `upgrade`: benign load across a zero-downtime upgrade; bans must survive it (upgrade.rs).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use crate::load::{self, Group, Settings as LoadSettings, Tracks};
 use crate::procstat;
 use crate::rapsheet::{self, metric, Options};
 use crate::stats::ClassStats;
+use crate::upgrade;
 use crate::workload::{Counter, Via, Workload};
 
 /// Settings shared by the scenarios.
@@ -89,6 +91,18 @@ pub enum Scenario {
         #[arg(long, default_value_t = 50)]
         reloads: u32,
     },
+    /// A zero-downtime upgrade under steady benign load, with bans to carry over.
+    Upgrade {
+        /// Addresses banned in the old process before the load starts.
+        #[arg(long, default_value_t = 50)]
+        banned: u32,
+        /// Addresses banned once the old process has handed its sockets over.
+        #[arg(long, default_value_t = 20)]
+        late_banned: u32,
+        /// How far into the benign load the new process is started.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        handover_after: Duration,
+    },
 }
 
 /// Runs `scenario` and prints its summary.
@@ -138,6 +152,18 @@ pub async fn run(lab: &mut Lab, settings: &Settings, scenario: Scenario) -> anyh
         }
         Scenario::Tarpit { held } => tarpit(lab, settings, upstream.address, &held).await?,
         Scenario::Reload { reloads } => reload(lab, settings, upstream.address, reloads).await?,
+        Scenario::Upgrade {
+            banned,
+            late_banned,
+            handover_after,
+        } => {
+            let plan = upgrade::Plan {
+                banned,
+                late_banned,
+                handover_after,
+            };
+            upgrade::run(lab, settings, upstream.address, &plan).await?
+        }
     };
     println!("{}", serde_json::to_string_pretty(&summary)?);
     let failed = summary["checks_failed"].as_array().map_or(0, Vec::len);
@@ -147,16 +173,19 @@ pub async fn run(lab: &mut Lab, settings: &Settings, scenario: Scenario) -> anyh
     Ok(())
 }
 
-fn load_settings(target: SocketAddr, settings: &Settings) -> LoadSettings {
+/// Load settings for `target`: the scenario's seed, a 10 s request timeout, no pacing.
+pub(crate) fn load_settings(target: SocketAddr, settings: &Settings) -> LoadSettings {
     LoadSettings {
         target,
         request_timeout: Duration::from_secs(10),
         seed: settings.seed,
         pace: None,
+        reconnect_stale: false,
     }
 }
 
-fn benign_group(settings: &Settings) -> Group {
+/// The benign visitors of `settings`.
+pub(crate) fn benign_group(settings: &Settings) -> Group {
     Group {
         connections: settings.connections,
         workload: Workload::Benign {
@@ -183,7 +212,7 @@ async fn benign_for(
 }
 
 /// Benign responses must all be served: no failure, no refusal, no server error.
-fn benign_failures(stats: &ClassStats) -> u64 {
+pub(crate) fn benign_failures(stats: &ClassStats) -> u64 {
     stats.failed() + stats.refused_or_5xx()
 }
 

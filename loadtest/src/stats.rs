@@ -93,6 +93,12 @@ pub struct ClassStats {
     pub latency: Histogram,
     /// Connections opened.
     pub connections: u64,
+    /// Keep-alive connections found closed by the server before the next request was sent,
+    /// and replaced by a new connection (only with `reconnect_stale`).
+    pub idle_reconnects: u64,
+    /// Requests sent on a keep-alive connection that the server closed without a byte of
+    /// answer, sent again on a new connection (only with `reconnect_stale`).
+    pub unanswered_retries: u64,
 }
 
 impl ClassStats {
@@ -117,6 +123,8 @@ impl ClassStats {
         }
         self.latency.merge(&other.latency);
         self.connections += other.connections;
+        self.idle_reconnects += other.idle_reconnects;
+        self.unanswered_retries += other.unanswered_retries;
     }
 
     /// Complete responses of any status.
@@ -156,6 +164,8 @@ impl ClassStats {
             "p99_ms": self.latency.quantile_micros(0.99) as f64 / 1000.0,
             "p999_ms": self.latency.quantile_micros(0.999) as f64 / 1000.0,
             "connections": self.connections,
+            "idle_reconnects": self.idle_reconnects,
+            "unanswered_retries": self.unanswered_retries,
             "statuses": statuses,
             "failures": failures,
         })
