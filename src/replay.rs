@@ -14,7 +14,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::engine::{Action, Engine, RequestFacts, Signal};
+use crate::engine::{Action, Engine, Reason, RequestFacts, Signal, Verdict};
 use crate::policy::Policy;
 use crate::store::StoreLimits;
 use input::{InputError, LogInput};
@@ -45,6 +45,9 @@ pub struct Refusal {
     pub strikes: u32,
     /// The ban's reference, for a block.
     pub reference: Option<String>,
+    /// Why: `score` for the client's own points, or `subnet_banned`, `network_banned` or
+    /// `blocklist` for a client refused for the network it is in, with no points of its own.
+    pub reason: &'static str,
 }
 
 /// A signal and the points it carried.
@@ -117,6 +120,7 @@ pub struct Replay {
     host: Option<String>,
     clients: HashSet<IpAddr>,
     tarpitted: HashSet<IpAddr>,
+    refused_by_network: HashSet<IpAddr>,
     fires: [u64; Signal::COUNT],
     time_range: Option<(u64, u64)>,
     report: ReplayReport,
@@ -135,6 +139,7 @@ impl Replay {
             host,
             clients: HashSet::new(),
             tarpitted: HashSet::new(),
+            refused_by_network: HashSet::new(),
             fires: [0; Signal::COUNT],
             time_range: None,
             report: ReplayReport::default(),
@@ -171,10 +176,12 @@ impl Replay {
                 signals: points(&decision.signals),
                 strikes: decision.strikes,
                 reference: Some(decision.reference.to_string()),
+                reason: Reason::Score.name(),
             };
             self.report.refusals.push(refusal);
         }
         let key = self.policy.client_key(entry.client);
+        self.note_network_refusal(key, &outcome.verdict, now_ms);
         // A response can lift the score into the tarpit band; the proxy would tarpit the
         // client's next request, which a log may not have, so it counts from here.
         let crossed_on_response = learned.fired != 0
@@ -201,8 +208,33 @@ impl Replay {
                 signals: points(&signals),
                 strikes: 0,
                 reference: None,
+                reason: Reason::Score.name(),
             });
         }
+    }
+
+    /// Reports, once, a client refused for the network it is in (a banned subnet, an
+    /// operator's network ban, the blocklist) rather than for points of its own: the proxy
+    /// would answer it 403 all the same.
+    fn note_network_refusal(&mut self, key: IpAddr, verdict: &Verdict, now_ms: u64) {
+        let by_network = matches!(
+            verdict.reason,
+            Reason::SubnetBanned | Reason::NetworkBanned | Reason::Blocklisted
+        );
+        if verdict.action != Action::Block || !by_network || !self.refused_by_network.insert(key) {
+            return;
+        }
+        self.report.refusals.push(Refusal {
+            client: key,
+            action: "block",
+            at: rfc3339(now_ms),
+            score: verdict.score,
+            severity: self.policy.severity.of(verdict.score).name(),
+            signals: Vec::new(),
+            strikes: 0,
+            reference: verdict.reference.map(|reference| reference.to_string()),
+            reason: verdict.reason.name(),
+        });
     }
 
     fn score(&self, key: IpAddr, now_ms: u64) -> u32 {
@@ -304,11 +336,14 @@ pub fn render_text(report: &ReplayReport) -> String {
         report.blocked_clients()
     );
     for refusal in &report.refusals {
-        let signals: Vec<String> = refusal
+        let mut signals: Vec<String> = refusal
             .signals
             .iter()
             .map(|s| format!("{}={}", s.signal, s.points))
             .collect();
+        if refusal.reason != Reason::Score.name() {
+            signals.push(format!("({})", refusal.reason));
+        }
         let reference = refusal
             .reference
             .as_deref()
@@ -398,6 +433,30 @@ mod tests {
         );
         assert_eq!(report.refusals.len(), 1);
         assert_eq!(report.refusals[0].action, "tarpit");
+    }
+
+    #[test]
+    fn members_of_a_banned_subnet_are_reported_as_refused() {
+        // Six scanners of one /24 each block on their first request; the subnet is banned
+        // after the policy's ban_after, and a member with no points of its own is refused.
+        let mut log = String::new();
+        for host in 1..=6 {
+            log.push_str(&format!(
+                "198.51.100.{host} - - [17/May/2015:10:05:0{host} +0000] \"GET /?q=1%27%20union%20select%20password%20from%20users-- HTTP/1.1\" 200 1 \"-\" \"sqlmap/1.7\"\n"
+            ));
+        }
+        log.push_str(
+            "198.51.100.77 - - [17/May/2015:10:06:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"Mozilla/5.0\"\n",
+        );
+        let report = replay_text(&log);
+        let quiet = report
+            .refusals
+            .iter()
+            .find(|refusal| refusal.client.to_string() == "198.51.100.77")
+            .expect("the member without points is refused");
+        assert_eq!((quiet.action, quiet.reason), ("block", "subnet_banned"));
+        assert!(quiet.signals.is_empty());
+        assert!(render_text(&report).contains("(subnet_banned)"));
     }
 
     #[test]
