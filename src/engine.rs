@@ -11,6 +11,7 @@ mod bans;
 pub mod facts;
 mod observe;
 pub mod record;
+mod secret;
 pub mod signal;
 mod verdict;
 pub mod window;
@@ -23,6 +24,7 @@ use crate::store::{Store, StoreLimits};
 pub use facts::RequestFacts;
 use observe::{evidence_of, is_foreign_referer, is_proxy_probe, scan_payloads, trim_path};
 use record::{hash32, secs, ClientRecord};
+use secret::is_secret_request;
 pub use signal::{Category, Severity, Signal};
 pub use verdict::{Action, Decision, Learned, Outcome, Reason, RefId, Verdict};
 
@@ -311,17 +313,8 @@ impl Engine {
                 fired.push(signal, policy.signals.payload_points[signal.index()]);
             }
         }
-        if let (Some(rule), Some(paths)) = (&policy.signals.danger_hits, &policy.lists.danger_paths)
-        {
-            if !is_static && paths.matches(request.path) {
-                let fresh = record
-                    .signal(Signal::DangerHits)
-                    .is_none_or(|state| !state.is_live(now_secs, decay_secs(policy)));
-                let distinct = record.note_danger_path(hash32(trim_path(request.path)), fresh);
-                let points =
-                    (u32::from(rule.points_per_path) * distinct).min(u32::from(rule.max_points));
-                fired.push(Signal::DangerHits, points as u16);
-            }
+        if let Some(points) = danger_points(policy, record, request, is_static, now_secs) {
+            fired.push(Signal::DangerHits, points);
         }
     }
 
@@ -412,6 +405,42 @@ impl Engine {
 
 fn decay_secs(policy: &Policy) -> u32 {
     policy.decay.as_secs().clamp(1, u64::from(u32::MAX)) as u32
+}
+
+/// The points of `danger_hits` for this request, when it asks for a listed danger path or a
+/// secret file. Listed paths add `points_per_path` per distinct path up to `max_points`; a
+/// secret file, with `strong_points` set, earns those at once, since the signal counts at the
+/// highest level it reached.
+fn danger_points(
+    policy: &Policy,
+    record: &ClientRecord,
+    request: &RequestFacts,
+    is_static: bool,
+    now_secs: u32,
+) -> Option<u16> {
+    let rule = policy.signals.danger_hits.as_ref()?;
+    if is_static {
+        return None;
+    }
+    let listed = policy
+        .lists
+        .danger_paths
+        .as_ref()
+        .is_some_and(|paths| paths.matches(request.path));
+    let secrets = policy.lists.secret_files.as_ref();
+    let strong = rule
+        .strong_points
+        .filter(|_| is_secret_request(secrets, request.path, request.query));
+    if !listed && strong.is_none() {
+        return None;
+    }
+
+    let fresh = record
+        .signal(Signal::DangerHits)
+        .is_none_or(|state| !state.is_live(now_secs, decay_secs(policy)));
+    let distinct = record.note_danger_path(hash32(trim_path(request.path)), fresh);
+    let points = (u32::from(rule.points_per_path) * distinct).min(u32::from(rule.max_points));
+    Some((points as u16).max(strong.unwrap_or(0)))
 }
 
 #[cfg(test)]

@@ -174,6 +174,9 @@ pub struct DangerHits {
     pub points_per_path: u16,
     /// The most the signal carries.
     pub max_points: u16,
+    /// Points of one request for a secret or configuration file (`secret_files`, or a path
+    /// segment that starts with a dot), at once; `None` leaves those to `points_per_path`.
+    pub strong_points: Option<u16>,
 }
 
 /// The parameters of `foreign_referer`.
@@ -268,6 +271,8 @@ pub struct Lists {
     pub blocklist: CidrSet,
     /// Admin panels, configuration and secret files.
     pub danger_paths: Option<PathList>,
+    /// Secret and configuration files whose first request earns `danger_hits.strong_points`.
+    pub secret_files: Option<PathList>,
     /// Referrer hosts that are never foreign: search engines, social sites.
     pub known_referrers: Option<HostList>,
     /// User-Agents of scanners and attack tools.
@@ -294,6 +299,7 @@ impl Lists {
         self.allowlist.len()
             + self.blocklist.len()
             + self.danger_paths.as_ref().map_or(0, PathList::len)
+            + self.secret_files.as_ref().map_or(0, PathList::len)
             + self.known_referrers.as_ref().map_or(0, HostList::len)
             + self
                 .bad_user_agents

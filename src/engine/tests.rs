@@ -355,6 +355,29 @@ fn the_tarpit_band_lies_between_the_thresholds() {
 }
 
 #[test]
+fn a_secret_file_reaches_the_strong_points_at_once() {
+    let policy = policy(
+        "tarpit_at: 50\nblock_at: 100\n\
+         lists: { danger_paths: LISTS/danger-paths.txt, secret_files: LISTS/secret-files.txt }\n\
+         signals: { danger_hits: { points_per_path: 10, max_points: 60, strong_points: 60 } }\n",
+    );
+    let steps = [
+        step(0, "/.well-known/security.txt", 200).expect(Action::Allow, 0),
+        step(1, "/wp-admin/", 200).expect(Action::Allow, 10),
+        step(2, "/phpmyadmin/", 200).expect(Action::Allow, 20),
+        step(3, "/.claude/settings.json", 404).expect(Action::Tarpit, 60),
+        step(4, "/.git/config", 404).expect(Action::Tarpit, 60),
+        step(5, "/get", 404)
+            .from("198.51.100.7")
+            .expect(Action::Allow, 0),
+        step(6, "/get?code=backup.sql.zip", 404)
+            .from("198.51.100.7")
+            .expect(Action::Tarpit, 60),
+    ];
+    check(&policy, &steps);
+}
+
+#[test]
 fn a_signal_removed_from_the_policy_stops_counting() {
     let with = policy(
         "block_at: 100\nlists: { danger_paths: LISTS/danger-paths.txt }\n\

@@ -363,9 +363,13 @@ impl<'a> PolicyReader<'a> {
     fn danger(&mut self, key: &str, config: DangerHitsConfig) -> DangerHits {
         let per_path = self.points(&format!("{key}.points_per_path"), config.points_per_path);
         let max = self.points(&format!("{key}.max_points"), config.max_points);
+        let strong = config
+            .strong_points
+            .map(|points| self.points(&format!("{key}.strong_points"), points));
         DangerHits {
             points_per_path: per_path,
             max_points: max,
+            strong_points: strong,
         }
     }
 
@@ -413,6 +417,7 @@ impl<'a> PolicyReader<'a> {
         let allow = text_of(self, "allowlist", &config.allowlist);
         let block = text_of(self, "blocklist", &config.blocklist);
         let danger = text_of(self, "danger_paths", &config.danger_paths);
+        let secrets = text_of(self, "secret_files", &config.secret_files);
         let referrers = text_of(self, "known_referrers", &config.known_referrers);
         let agents = text_of(self, "bad_user_agents", &config.bad_user_agents);
         let shells = text_of(self, "web_shells", &config.web_shells);
@@ -433,6 +438,7 @@ impl<'a> PolicyReader<'a> {
                 .map(|l| CidrSet::from_list(&list(l), problems))
                 .unwrap_or_default(),
             danger_paths: danger.map(|l| PathList::from_list(&list(l), problems)),
+            secret_files: secrets.map(|l| PathList::from_list(&list(l), problems)),
             known_referrers: referrers.map(|l| HostList::from_list(&list(l), problems)),
             bad_user_agents: agents
                 .and_then(|(path, text)| detected(UserAgentMatcher::new(&text), &path, problems)),

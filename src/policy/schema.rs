@@ -142,6 +142,7 @@ pub struct ListsConfig {
     pub allowlist: Option<String>,
     pub blocklist: Option<String>,
     pub danger_paths: Option<String>,
+    pub secret_files: Option<String>,
     pub bad_user_agents: Option<String>,
     pub known_referrers: Option<String>,
     pub web_shells: Option<String>,
@@ -197,6 +198,8 @@ pub struct BurstConfig {
 pub struct DangerHitsConfig {
     pub points_per_path: i64,
     pub max_points: i64,
+    #[serde(default)]
+    pub strong_points: Option<i64>,
 }
 
 /// `signals.foreign_referer`.

@@ -156,6 +156,17 @@ fn danger_hits_need_their_list() {
 }
 
 #[test]
+fn strong_points_are_checked_like_other_points() {
+    check(
+        "signals:\n  danger_hits: { points_per_path: 10, max_points: 60, strong_points: -5 }\n",
+        &[
+            (Some(2), "signals.danger_hits.strong_points", "got -5"),
+            (None, "lists.danger_paths", "needs a danger_paths list"),
+        ],
+    );
+}
+
+#[test]
 fn client_keys_and_subnets() {
     let policy = Policy::load(&conf("policy.yaml")).unwrap();
     let cases = [

@@ -1,0 +1,171 @@
+//! Requests for secret and configuration files: the strong tier of `danger_hits`. A site's
+//! owners open its admin panels every day, so those add up slowly, but nobody has a reason to
+//! fetch a site's `.env`, its `.git` directory or a database dump, so one such request is
+//! enough to refuse. A request is such a probe when its path names an entry of `secret_files`
+//! or has a segment that starts with a dot (a hidden file or directory, which ordinary sites
+//! never publish, `/.well-known/` aside), or when a query value names one the same way.
+
+use std::borrow::Cow;
+
+use crate::detect::normalize::{canonicalize, PlusSign};
+use crate::policy::lists::PathList;
+
+/// The one dot directory that sites publish on purpose (RFC 8615).
+const WELL_KNOWN: &str = ".well-known";
+
+/// True when the path or a query value asks for a secret or configuration file.
+pub(super) fn is_secret_request(
+    secrets: Option<&PathList>,
+    path: &str,
+    query: Option<&str>,
+) -> bool {
+    let path = decoded(path, PlusSign::Literal);
+    if has_hidden_segment(&path) || secrets.is_some_and(|list| list.matches(&path)) {
+        return true;
+    }
+    query.is_some_and(|query| query_names_secret(secrets, query))
+}
+
+/// True when a segment of `path` is a hidden name: one dot, then something other than a dot,
+/// and not `.well-known`. Segments of dots (`..`, `..foo`) are not hidden-file names; traversal
+/// is judged by the payload detectors.
+pub(super) fn has_hidden_segment(path: &str) -> bool {
+    path.split(['/', '\\']).any(|segment| {
+        let mut bytes = segment.bytes();
+        bytes.next() == Some(b'.')
+            && bytes.next().is_some_and(|second| second != b'.')
+            && !segment.eq_ignore_ascii_case(WELL_KNOWN)
+    })
+}
+
+/// True when a query value names a secret file. Only a value that reads as one file name or
+/// path counts: a search for a sentence that mentions `.sql` is not a request for a dump. A
+/// hidden segment counts only after a slash, since a search for `.net` is ordinary.
+fn query_names_secret(secrets: Option<&PathList>, query: &str) -> bool {
+    let mut value = String::new();
+    query.split(['&', ';']).any(|pair| {
+        let raw = pair.split_once('=').map_or(pair, |(_, value)| value);
+        canonicalize(raw, PlusSign::Space, &mut value);
+        if value.is_empty() || value.contains(char::is_whitespace) {
+            return false;
+        }
+        let from_slash = value.find('/').map_or("", |at| &value[at..]);
+        if has_hidden_segment(from_slash) {
+            return true;
+        }
+        // Entries start with a slash; a bare file name is a path from the root.
+        value.insert(0, '/');
+        secrets.is_some_and(|list| list.matches(&value))
+    })
+}
+
+/// `text` with its encodings undone; borrowed when there is nothing to undo.
+fn decoded(text: &str, plus: PlusSign) -> Cow<'_, str> {
+    if text
+        .bytes()
+        .all(|byte| byte.is_ascii() && byte != b'%' && byte != b'&')
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::new();
+    canonicalize(text, plus, &mut out);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::lists::ListFile;
+    use std::path::Path;
+
+    fn secrets() -> PathList {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/lists/secret-files.txt"),
+        )
+        .expect("the shipped list is part of the repository");
+        let list = ListFile::parse(Path::new("secret-files.txt"), &text);
+        let mut problems = Vec::new();
+        let secrets = PathList::from_list(&list, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        secrets
+    }
+
+    fn check(cases: &[(&str, Option<&str>, bool)]) {
+        let secrets = secrets();
+        for (path, query, expected) in cases {
+            let found = is_secret_request(Some(&secrets), path, *query);
+            assert_eq!(found, *expected, "{path} ? {query:?}");
+        }
+    }
+
+    #[test]
+    fn hidden_files_and_directories_are_secret() {
+        check(&[
+            ("/.env", None, true),
+            ("/@fs/.env", None, true),
+            ("/app/.env.production", None, true),
+            ("/.git/config", None, true),
+            ("/.svn/entries", None, true),
+            ("/.aws/credentials", None, true),
+            ("/home/.ssh/id_rsa", None, true),
+            ("/.htpasswd", None, true),
+            ("/.vscode/sftp.json", None, true),
+            ("/.some-editor/settings.json", None, true),
+            ("/%2eenv", None, true),
+            ("/%252egit/HEAD", None, true),
+            ("/.WELL-KNOWN/../.git/config", None, true),
+            ("/.well-known/.env", None, true),
+        ]);
+    }
+
+    #[test]
+    fn listed_secret_files_are_secret() {
+        check(&[
+            ("/backup.sql", None, true),
+            ("/db/dump.sql.gz", None, true),
+            ("/get/backup.sql.zip", None, true),
+            ("/backup.zip", None, true),
+            ("/wp-config.php.bak", None, true),
+            ("/wp-config.php", None, true),
+            ("/web.config.bak", None, true),
+            ("/id_rsa", None, true),
+            ("/wp-content/debug.log", None, true),
+            ("/storage/logs/laravel.log", None, true),
+        ]);
+    }
+
+    #[test]
+    fn query_values_naming_secrets_are_secret() {
+        check(&[
+            ("/get", Some("code=/path/to/.docker/secrets"), true),
+            ("/get", Some("code=backup.sql.zip"), true),
+            ("/download", Some("file=%2Fvar%2Fwww%2F.env"), true),
+            ("/view", Some("a=1&page=wp-config.php"), true),
+        ]);
+    }
+
+    #[test]
+    fn ordinary_paths_and_queries_are_not() {
+        check(&[
+            ("/", None, false),
+            ("/.well-known/acme-challenge/x", None, false),
+            ("/.well-known/security.txt", None, false),
+            ("/environment", None, false),
+            ("/blog/the-env-file", None, false),
+            ("/docs/mysql-tips", None, false),
+            ("/a/./b", None, false),
+            ("/a/../b", None, false),
+            ("/get/..foo", None, false),
+            ("/get/foo../1234", None, false),
+            ("/a/.", None, false),
+            ("/wp-admin/", None, false),
+            ("/phpmyadmin/", None, false),
+            ("/config", None, false),
+            ("/data/migrations/1550601598648_payees.sql", None, false),
+            ("/search", Some("q=.net+core"), false),
+            ("/search", Some("q=how+to+restore+backup.sql+files"), false),
+            ("/login", Some("next=/.well-known/change-password"), false),
+            ("/page", Some("v=1.2.3&ref=a.b"), false),
+        ]);
+    }
+}
