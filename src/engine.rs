@@ -16,6 +16,7 @@ pub mod signal;
 mod verdict;
 pub mod window;
 
+use std::hash::BuildHasher;
 use std::sync::atomic::AtomicU64;
 
 use crate::detect::payload::{Location, PayloadSet};
@@ -59,6 +60,9 @@ impl Fired {
 pub struct Engine {
     store: Store,
     sequence: AtomicU64,
+    /// Keys the hash a record remembers a clean User-Agent by, so nobody can craft a
+    /// malicious User-Agent that collides with a clean one.
+    agent_hasher: foldhash::fast::RandomState,
 }
 
 impl Engine {
@@ -67,6 +71,7 @@ impl Engine {
         Engine {
             store: Store::new(limits),
             sequence: AtomicU64::new(0),
+            agent_hasher: foldhash::fast::RandomState::default(),
         }
     }
 
@@ -291,24 +296,14 @@ impl Engine {
                 fired.push(Signal::ForeignReferer, rule.points);
             }
         }
-        if let (Some(points), Some(agents)) = (
-            policy.signals.scanner_user_agent,
-            &policy.lists.bad_user_agents,
-        ) {
-            if request
-                .user_agent
-                .is_some_and(|ua| agents.matches(ua).is_some())
-            {
-                fired.push(Signal::ScannerUserAgent, points);
-            }
-        }
         if let Some(points) = policy.signals.proxy_probe {
             if is_proxy_probe(policy, request) {
                 fired.push(Signal::ProxyProbe, points);
             }
         }
+        let in_agent = self.observe_agent(policy, record, request.user_agent, fired);
         if let Some(payloads) = &policy.lists.payloads {
-            for kind in scan_payloads(payloads, request).iter() {
+            for kind in scan_payloads(payloads, request).union(in_agent).iter() {
                 let signal = Signal::from(kind);
                 fired.push(signal, policy.signals.payload_points[signal.index()]);
             }
@@ -316,6 +311,45 @@ impl Engine {
         if let Some(points) = danger_points(policy, record, request, is_static, now_secs) {
             fired.push(Signal::DangerHits, points);
         }
+    }
+
+    /// Looks for a scanner's name and for payloads in the User-Agent; pushes the scanner
+    /// signal and returns the payload kinds. A client sends the same User-Agent on request
+    /// after request, and parsing a browser's (parentheses, semicolons) is the costliest part
+    /// of an ordinary request, so once one is found clean under this policy its record
+    /// remembers it, and the next requests with it skip both scans.
+    fn observe_agent(
+        &self,
+        policy: &Policy,
+        record: &ClientRecord,
+        user_agent: Option<&str>,
+        fired: &mut Fired,
+    ) -> PayloadSet {
+        let Some(agent) = user_agent else {
+            return PayloadSet::new();
+        };
+        let memo = self.agent_hasher.hash_one(agent.as_bytes()) ^ policy.load_id;
+        if record.is_clean_agent(memo) {
+            return PayloadSet::new();
+        }
+        let mut clean = true;
+        if let (Some(points), Some(agents)) = (
+            policy.signals.scanner_user_agent,
+            &policy.lists.bad_user_agents,
+        ) {
+            if agents.matches(agent).is_some() {
+                fired.push(Signal::ScannerUserAgent, points);
+                clean = false;
+            }
+        }
+        let found = match &policy.lists.payloads {
+            Some(payloads) => payloads.scan(Location::Header, agent),
+            None => PayloadSet::new(),
+        };
+        if clean && found.is_empty() {
+            record.note_clean_agent(memo);
+        }
+        found
     }
 
     /// Applies what fired to the record and keeps the request as evidence when a signal

@@ -65,6 +65,9 @@ pub struct Policy {
     pub lists: Lists,
     /// Every file this policy was read from, for the file watcher.
     pub files: Vec<PathBuf>,
+    /// Drawn afresh at every load: a record's memory of a User-Agent found clean holds only
+    /// under the policy that found it so (see `ClientRecord::is_clean_agent`).
+    pub load_id: u64,
 }
 
 /// Lower bounds of the severity bands above low.

@@ -47,6 +47,8 @@ pub struct ClientRecord {
     pub(super) responses: Buckets<RATIO_BUCKETS>,
     /// `(hash << 32) | last seen secs` per User-Agent.
     agents: [AtomicU64; AGENT_SLOTS],
+    /// The keyed hash of the last User-Agent found clean, mixed with the policy's load id.
+    clean_agent: AtomicU64,
     detail: OnceLock<Box<Detail>>,
 }
 
@@ -157,6 +159,7 @@ impl ClientRecord {
             burst: Buckets::default(),
             responses: Buckets::default(),
             agents: std::array::from_fn(|_| AtomicU64::new(0)),
+            clean_agent: AtomicU64::new(0),
             detail: OnceLock::new(),
         }
     }
@@ -171,6 +174,18 @@ impl ClientRecord {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.last_seen_secs
             .fetch_max(secs(now_ms), Ordering::Relaxed);
+    }
+
+    /// True when `memo` (a keyed hash of a User-Agent mixed with the policy's load id) is the
+    /// one last found clean: a client sends the same User-Agent request after request, and
+    /// it need not be scanned again under the same policy.
+    pub fn is_clean_agent(&self, memo: u64) -> bool {
+        self.clean_agent.load(Ordering::Relaxed) == memo
+    }
+
+    /// Remembers `memo` as the User-Agent last found clean.
+    pub fn note_clean_agent(&self, memo: u64) {
+        self.clean_agent.store(memo, Ordering::Relaxed);
     }
 
     /// Counts a request that fired a signal or was refused.

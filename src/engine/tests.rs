@@ -513,3 +513,47 @@ fn requests_to_relay_elsewhere_fire_proxy_probe() {
         assert_eq!(got, expected, "{method} {target} (Host {host:?})");
     }
 }
+
+/// A User-Agent found clean is not scanned again by the same policy, but a reloaded policy
+/// judges it afresh, and a client that changes its User-Agent is scanned at once.
+#[test]
+fn a_clean_user_agent_is_remembered_only_under_its_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = dir.path().join("agents.txt");
+    let lists = conf("lists");
+    let yaml = format!(
+        "block_at: 100\nlists: {{ bad_user_agents: {agents}, web_shells: {lists}/web-shells.txt, \
+         system_files: {lists}/system-files.txt, shell_commands: {lists}/shell-commands.txt }}\n\
+         signals: {{ scanner_user_agent: {{ points: 60 }}, command_injection: {{ points: 100 }} }}\n",
+        agents = agents.display(),
+        lists = lists.display(),
+    );
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    std::fs::write(&agents, "sqlmap\n").unwrap();
+    let before = Policy::load(&path).unwrap_or_else(|problems| panic!("{problems}"));
+    std::fs::write(&agents, "sqlmap\nsneakybrowser\n").unwrap();
+    let after = Policy::load(&path).unwrap_or_else(|problems| panic!("{problems}"));
+
+    let sneaky = "Mozilla/5.0 (X11; Linux x86_64) SneakyBrowser/1.0";
+    let engine = check(
+        &before,
+        &[
+            step(0, "/", 200).agent(sneaky).expect(Action::Allow, 0),
+            step(1, "/", 200).agent(sneaky).expect(Action::Allow, 0),
+        ],
+    );
+    let ip = "203.0.113.9".parse().unwrap();
+    let mut request = RequestFacts::new(ip, "GET", "/");
+    request.user_agent = Some(sneaky);
+    let outcome = engine.on_request(&after, &request, 2_000);
+    assert_eq!(outcome.verdict.score, 60, "the reloaded list is applied");
+
+    request.user_agent = Some("() { :; }; /bin/bash -c 'cat /etc/passwd'");
+    let outcome = engine.on_request(&after, &request, 3_000);
+    assert_eq!(
+        outcome.verdict.action,
+        Action::Block,
+        "a new User-Agent is scanned"
+    );
+}

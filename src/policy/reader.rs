@@ -90,6 +90,10 @@ impl<'a> PolicyReader<'a> {
             signals: self.signals(),
             lists: Lists::default(),
             files: vec![self.doc.file().to_path_buf()],
+            load_id: std::hash::BuildHasher::hash_one(
+                &std::collections::hash_map::RandomState::new(),
+                block_at,
+            ),
         };
         let policy = self.lists(policy);
         Problems(self.problems).into_result().map(|()| policy)
