@@ -76,16 +76,16 @@ impl RapsheetProxy {
 
     /// Holds a tarpitted request, or refuses it at once when the budget is full.
     async fn tarpit(&self, session: &mut Session, policy: &Policy) -> Result<()> {
-        let Some(_slot) = self.shared.tarpits.try_hold(policy.tarpit.max_held) else {
+        let Some(slot) = self.shared.tarpits.try_hold(policy.tarpit.max_held) else {
             self.shared.metrics.tarpits_refused.inc();
             return refuse(session, None).await;
         };
         let held = &self.shared.metrics.tarpits_held;
         held.inc();
         let result = match policy.tarpit.style {
-            TarpitStyle::Drip => tarpit::drip(session, &policy.tarpit).await,
+            TarpitStyle::Drip => tarpit::drip(session, &policy.tarpit, &slot).await,
             TarpitStyle::Delay => {
-                tarpit::delay(session, &policy.tarpit).await;
+                tarpit::delay(session, &policy.tarpit, &slot).await;
                 refuse(session, None).await
             }
         };

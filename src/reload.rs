@@ -193,6 +193,8 @@ impl ReloadService {
 #[async_trait]
 impl BackgroundService for ReloadService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        // Held tarpits wait on the same watch (see proxy/tarpit.rs).
+        self.reloader.shared.tarpits.watch_shutdown(&shutdown);
         let (changed, mut on_change) = tokio::sync::mpsc::channel::<()>(1);
         let debouncer = notify_debouncer_full::new_debouncer(DEBOUNCE, None, move |_| {
             // A full channel already holds a pending reload check.

@@ -2,14 +2,18 @@
 //! request costs one parked task and its connection buffers (tens of kilobytes), so the
 //! number held at once is capped by a global budget; past it the client gets a plain 403 at
 //! once. A held request gives up as soon as the process starts shutting down.
+//!
+//! Thousands may be held at once, so a held request wakes only to write: between writes it
+//! waits on a timer and on the process's shutdown watch together, not on a polling loop.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
+use pingora::server::ShutdownWatch;
 use pingora::Result;
 
 use crate::policy::Tarpit;
@@ -18,11 +22,20 @@ use crate::policy::Tarpit;
 #[derive(Debug, Default)]
 pub struct TarpitBudget {
     held: AtomicUsize,
+    /// The process's shutdown watch, once a background service has handed it over.
+    shutdown: OnceLock<ShutdownWatch>,
 }
 
 /// A place in the budget, given back on drop.
 pub struct TarpitSlot {
     budget: Arc<TarpitBudget>,
+}
+
+impl TarpitSlot {
+    /// A receiver of the process's shutdown watch, when it is known.
+    fn shutdown(&self) -> Option<ShutdownWatch> {
+        self.budget.shutdown.get().cloned()
+    }
 }
 
 impl TarpitBudget {
@@ -43,6 +56,12 @@ impl TarpitBudget {
     pub fn held(&self) -> usize {
         self.held.load(Ordering::Acquire)
     }
+
+    /// Lets held requests wait on `shutdown` instead of polling for it. The first watch
+    /// given is kept.
+    pub fn watch_shutdown(&self, shutdown: &ShutdownWatch) {
+        let _ = self.shutdown.set(shutdown.clone());
+    }
 }
 
 impl Drop for TarpitSlot {
@@ -51,8 +70,8 @@ impl Drop for TarpitSlot {
     }
 }
 
-/// The shortest sleep between shutdown checks, so a held request ends promptly on shutdown
-/// even with a long drip interval.
+/// The longest sleep between shutdown checks when no shutdown watch is known, so a held
+/// request ends promptly on shutdown even with a long drip interval.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(250);
 
 /// Answers 429 at once, then drips the body a byte per interval for the tarpit's duration,
@@ -61,7 +80,8 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(250);
 /// # Errors
 ///
 /// Fails when the client went away; the caller treats that as the end of the tarpit.
-pub async fn drip(session: &mut Session, tarpit: &Tarpit) -> Result<()> {
+pub async fn drip(session: &mut Session, tarpit: &Tarpit, slot: &TarpitSlot) -> Result<()> {
+    let mut shutdown = slot.shutdown();
     let mut header = ResponseHeader::build(429, Some(4))?;
     header.insert_header("Content-Type", "text/plain; charset=utf-8")?;
     header.insert_header("Cache-Control", "no-store")?;
@@ -76,7 +96,7 @@ pub async fn drip(session: &mut Session, tarpit: &Tarpit) -> Result<()> {
 
     let chunks = (tarpit.duration.as_millis() / tarpit.interval.as_millis().max(1)).max(1);
     for _ in 0..chunks {
-        if !pause(session, tarpit.interval).await {
+        if !pause(session, shutdown.as_mut(), tarpit.interval).await {
             break;
         }
         session
@@ -88,12 +108,27 @@ pub async fn drip(session: &mut Session, tarpit: &Tarpit) -> Result<()> {
 }
 
 /// Waits the tarpit's duration, then lets the caller refuse.
-pub async fn delay(session: &Session, tarpit: &Tarpit) {
-    pause(session, tarpit.duration).await;
+pub async fn delay(session: &Session, tarpit: &Tarpit, slot: &TarpitSlot) {
+    pause(session, slot.shutdown().as_mut(), tarpit.duration).await;
 }
 
-/// Sleeps `length` in short steps; false when shutdown began meanwhile.
-async fn pause(session: &Session, length: Duration) -> bool {
+/// Waits `length`; false when shutdown began first. With the shutdown watch this is one
+/// timer and no wake-up until either fires; without it, sleeps in short steps and checks.
+async fn pause(session: &Session, shutdown: Option<&mut ShutdownWatch>, length: Duration) -> bool {
+    if session.is_process_shutting_down() {
+        return false;
+    }
+    if let Some(watch) = shutdown {
+        if *watch.borrow() {
+            return false;
+        }
+        // A watch whose sender is gone never fires again; only the timer is left then.
+        tokio::select! {
+            () = tokio::time::sleep(length) => {}
+            Ok(()) = watch.changed() => return false,
+        }
+        return !session.is_process_shutting_down();
+    }
     let mut left = length;
     while !left.is_zero() {
         if session.is_process_shutting_down() {

@@ -92,6 +92,37 @@ async fn a_tarpitted_client_is_held_and_the_budget_caps_the_tarpit() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn held_tarpits_end_as_soon_as_a_graceful_shutdown_begins() {
+    let policy =
+        danger_policy("tarpit_at: 20\nblock_at: 100\ntarpit: { duration: 1h, interval: 30m }\n");
+    let proxy = TestProxy::start(&policy, "");
+    let client = client_from("127.0.1.3");
+    get(&client, &proxy, "/.env", &[]).await.expect("answered");
+    // The second probe reaches tarpit_at and is held.
+    let response = client
+        .get(proxy.url("/.git/config"))
+        .send()
+        .await
+        .expect("headers arrive");
+    assert_eq!(response.status(), 429);
+
+    let stopping = Instant::now();
+    let stopped = tokio::task::spawn_blocking(move || proxy.stop_gracefully());
+    let body = tokio::time::timeout(Duration::from_secs(60), response.text())
+        .await
+        .expect("the held answer ends")
+        .expect("the held answer ends with its closing words");
+    let ended = stopping.elapsed();
+    // The grace period is 5 s: a tarpit that held on through it would end only after it.
+    assert!(
+        ended < Duration::from_secs(4),
+        "held {ended:?} into shutdown"
+    );
+    assert!(body.contains("Too many requests"), "{body}");
+    stopped.await.expect("the proxy stops");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_second_ban_within_memory_is_longer_by_the_multiplier() {
     let policy = danger_policy(
         "block_at: 20\nban_for: 1m\ndecay: 10s\n\

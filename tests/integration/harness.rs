@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -39,17 +40,25 @@ pub struct TestProxy {
     /// The directory holding the config, policy and lists.
     pub dir: tempfile::TempDir,
     stop: Arc<Notify>,
+    graceful: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Fires a fast shutdown when notified.
-struct StopOnNotify(Arc<Notify>);
+/// Fires a shutdown when notified: fast, or graceful (SIGTERM's) once `graceful` is set.
+struct StopOnNotify {
+    stop: Arc<Notify>,
+    graceful: Arc<AtomicBool>,
+}
 
 #[async_trait]
 impl ShutdownSignalWatch for StopOnNotify {
     async fn recv(&self) -> ShutdownSignal {
-        self.0.notified().await;
-        ShutdownSignal::FastShutdown
+        self.stop.notified().await;
+        if self.graceful.load(Ordering::Acquire) {
+            ShutdownSignal::GracefulTerminate
+        } else {
+            ShutdownSignal::FastShutdown
+        }
     }
 }
 
@@ -126,7 +135,11 @@ impl TestProxy {
             .clone()
             .unwrap_or_else(|| (DemoSite::default(), address));
         let stop = Arc::new(Notify::new());
-        let shutdown_signal = Box::new(StopOnNotify(Arc::clone(&stop)));
+        let graceful = Arc::new(AtomicBool::new(false));
+        let shutdown_signal = Box::new(StopOnNotify {
+            stop: Arc::clone(&stop),
+            graceful: Arc::clone(&graceful),
+        });
         let server = built.server;
         let thread = std::thread::spawn(move || server.run(RunArgs { shutdown_signal }));
         let metrics = config.metrics_listen.expect("metrics configured");
@@ -149,8 +162,16 @@ impl TestProxy {
             clock,
             dir,
             stop,
+            graceful,
             thread: Some(thread),
         }
+    }
+
+    /// Stops the proxy as SIGTERM does (a grace period for requests in flight) and returns
+    /// once it has exited.
+    pub fn stop_gracefully(mut self) {
+        self.graceful.store(true, Ordering::Release);
+        self.stop_server();
     }
 
     /// Stops the proxy and starts it again on the same files and ports, with the clock
