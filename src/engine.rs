@@ -19,12 +19,12 @@ pub mod window;
 use std::hash::BuildHasher;
 use std::sync::atomic::AtomicU64;
 
-use crate::detect::payload::{Location, PayloadSet};
+use crate::detect::payload::{Location, PayloadMatcher, PayloadSet};
 use crate::policy::Policy;
 use crate::store::{Store, StoreLimits};
 pub use facts::RequestFacts;
 use observe::{evidence_of, is_foreign_referer, is_proxy_probe, scan_payloads, trim_path};
-use record::{hash32, secs, ClientRecord};
+use record::{hash32, secs, ClientRecord, Remembered};
 use secret::is_secret_request;
 pub use signal::{Category, Severity, Signal};
 pub use verdict::{Action, Decision, Learned, Outcome, Reason, RefId, Verdict};
@@ -60,8 +60,7 @@ impl Fired {
 pub struct Engine {
     store: Store,
     sequence: AtomicU64,
-    /// Keys the hash a record remembers a clean User-Agent by, so nobody can craft a
-    /// malicious User-Agent that collides with a clean one.
+    /// Keys the hash a record remembers a clean User-Agent or cookie by (see `memo`).
     agent_hasher: foldhash::fast::RandomState,
 }
 
@@ -303,7 +302,11 @@ impl Engine {
         }
         let in_agent = self.observe_agent(policy, record, request.user_agent, fired);
         if let Some(payloads) = &policy.lists.payloads {
-            for kind in scan_payloads(payloads, request).union(in_agent).iter() {
+            let in_cookie = self.scan_cookie(policy, payloads, record, request.cookie);
+            let found = scan_payloads(payloads, request)
+                .union(in_agent)
+                .union(in_cookie);
+            for kind in found.iter() {
                 let signal = Signal::from(kind);
                 fired.push(signal, policy.signals.payload_points[signal.index()]);
             }
@@ -328,8 +331,8 @@ impl Engine {
         let Some(agent) = user_agent else {
             return PayloadSet::new();
         };
-        let memo = self.agent_hasher.hash_one(agent.as_bytes()) ^ policy.load_id;
-        if record.is_clean_agent(memo) {
+        let memo = self.memo(policy, agent);
+        if record.is_clean(Remembered::UserAgent, memo) {
             return PayloadSet::new();
         }
         let mut clean = true;
@@ -347,9 +350,39 @@ impl Engine {
             None => PayloadSet::new(),
         };
         if clean && found.is_empty() {
-            record.note_clean_agent(memo);
+            record.note_clean(Remembered::UserAgent, memo);
         }
         found
+    }
+
+    /// The payload kinds in the Cookie header; a session cookie found clean is remembered
+    /// like the User-Agent (see `observe_agent`).
+    fn scan_cookie(
+        &self,
+        policy: &Policy,
+        payloads: &PayloadMatcher,
+        record: &ClientRecord,
+        cookie: Option<&str>,
+    ) -> PayloadSet {
+        let Some(cookie) = cookie else {
+            return PayloadSet::new();
+        };
+        let memo = self.memo(policy, cookie);
+        if record.is_clean(Remembered::Cookie, memo) {
+            return PayloadSet::new();
+        }
+        let found = payloads.scan(Location::Cookie, cookie);
+        if found.is_empty() {
+            record.note_clean(Remembered::Cookie, memo);
+        }
+        found
+    }
+
+    /// What a record remembers a clean header value by: a hash keyed per process, so nobody
+    /// can craft a value that collides with a clean one, mixed with the policy's load id, so
+    /// a reload scans again under the new lists.
+    fn memo(&self, policy: &Policy, value: &str) -> u64 {
+        self.agent_hasher.hash_one(value.as_bytes()) ^ policy.load_id
     }
 
     /// Applies what fired to the record and keeps the request as evidence when a signal

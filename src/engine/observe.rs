@@ -31,8 +31,8 @@ const UNSCANNED_HEADERS: &[header::HeaderName] = &[
     header::UPGRADE_INSECURE_REQUESTS,
 ];
 
-/// The payload kinds in the request line and headers but the User-Agent, which the engine
-/// scans on its own (see `Engine::observe_agent`).
+/// The payload kinds in the request line and headers but the User-Agent and the Cookie,
+/// which the engine scans on its own (see `Engine::observe_agent` and `Engine::scan_cookie`).
 pub(super) fn scan_payloads(payloads: &PayloadMatcher, request: &RequestFacts) -> PayloadSet {
     let mut found = payloads.scan(Location::Path, request.path);
     let mut add = |location, text: Option<&str>| {
@@ -42,7 +42,6 @@ pub(super) fn scan_payloads(payloads: &PayloadMatcher, request: &RequestFacts) -
     };
     add(Location::Query, request.query);
     add(Location::Header, request.referer);
-    add(Location::Cookie, request.cookie);
     for (name, value) in request.headers.into_iter().flatten() {
         let browser_grammar = name.as_str().starts_with("sec-") || name.as_str() == "priority";
         if browser_grammar || UNSCANNED_HEADERS.contains(name) {

@@ -34,6 +34,19 @@ pub const RATIO_BUCKETS: usize = 4;
 /// Buckets of the login-attempt window.
 pub const ATTEMPT_BUCKETS: usize = 4;
 
+/// The request headers whose last clean value a record remembers.
+#[derive(Clone, Copy, Debug)]
+pub enum Remembered {
+    /// The User-Agent.
+    UserAgent,
+    /// The Cookie header.
+    Cookie,
+}
+
+impl Remembered {
+    const COUNT: usize = 2;
+}
+
 /// The live record of one client key.
 pub struct ClientRecord {
     key: IpAddr,
@@ -47,8 +60,9 @@ pub struct ClientRecord {
     pub(super) responses: Buckets<RATIO_BUCKETS>,
     /// `(hash << 32) | last seen secs` per User-Agent.
     agents: [AtomicU64; AGENT_SLOTS],
-    /// The keyed hash of the last User-Agent found clean, mixed with the policy's load id.
-    clean_agent: AtomicU64,
+    /// Per `Remembered` header, the keyed hash of its last value found clean, mixed with the
+    /// policy's load id.
+    clean: [AtomicU64; Remembered::COUNT],
     detail: OnceLock<Box<Detail>>,
 }
 
@@ -159,7 +173,7 @@ impl ClientRecord {
             burst: Buckets::default(),
             responses: Buckets::default(),
             agents: std::array::from_fn(|_| AtomicU64::new(0)),
-            clean_agent: AtomicU64::new(0),
+            clean: std::array::from_fn(|_| AtomicU64::new(0)),
             detail: OnceLock::new(),
         }
     }
@@ -176,16 +190,16 @@ impl ClientRecord {
             .fetch_max(secs(now_ms), Ordering::Relaxed);
     }
 
-    /// True when `memo` (a keyed hash of a User-Agent mixed with the policy's load id) is the
-    /// one last found clean: a client sends the same User-Agent request after request, and
-    /// it need not be scanned again under the same policy.
-    pub fn is_clean_agent(&self, memo: u64) -> bool {
-        self.clean_agent.load(Ordering::Relaxed) == memo
+    /// True when `memo` (a keyed hash of the header's value mixed with the policy's load id)
+    /// is the one last found clean: a client sends the same User-Agent and session cookie
+    /// request after request, and they need not be scanned again under the same policy.
+    pub fn is_clean(&self, header: Remembered, memo: u64) -> bool {
+        self.clean[header as usize].load(Ordering::Relaxed) == memo
     }
 
-    /// Remembers `memo` as the User-Agent last found clean.
-    pub fn note_clean_agent(&self, memo: u64) {
-        self.clean_agent.store(memo, Ordering::Relaxed);
+    /// Remembers `memo` as the header's value last found clean.
+    pub fn note_clean(&self, header: Remembered, memo: u64) {
+        self.clean[header as usize].store(memo, Ordering::Relaxed);
     }
 
     /// Counts a request that fired a signal or was refused.

@@ -557,3 +557,24 @@ fn a_clean_user_agent_is_remembered_only_under_its_policy() {
         "a new User-Agent is scanned"
     );
 }
+
+#[test]
+fn a_remembered_clean_cookie_does_not_hide_the_next_one() {
+    let policy = shipped("policy.yaml");
+    let engine = Engine::new(StoreLimits::default());
+    let ip = "203.0.113.10".parse().unwrap();
+    let mut request = RequestFacts::new(ip, "GET", "/");
+    request.cookie = Some("session=4f2a9c0e8b7d41e6; theme=dark");
+    for now_ms in [1_000, 2_000] {
+        let outcome = engine.on_request(&policy, &request, now_ms);
+        assert_eq!(outcome.verdict.score, 0, "a session cookie is clean");
+    }
+    request.cookie = Some("session=1' UNION SELECT password FROM users--");
+    let outcome = engine.on_request(&policy, &request, 3_000);
+    assert_eq!(
+        outcome.verdict.action,
+        Action::Block,
+        "a changed cookie is scanned"
+    );
+    assert_ne!(outcome.fired & (1 << Signal::SqlInjection.index()), 0);
+}
