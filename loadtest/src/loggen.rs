@@ -61,16 +61,22 @@ fn client(rng: &mut Rng) -> (String, &'static str) {
     (address, site::BROWSERS[(host % 6) as usize])
 }
 
+/// Who a line is from.
+struct Visitor<'a> {
+    ip: &'a str,
+    agent: &'a str,
+}
+
 fn line(
     out: &mut impl Write,
-    ip: &str,
+    who: &Visitor,
     clock: &Clock,
     path: &str,
     status: u16,
     size: usize,
     referer: &str,
-    agent: &str,
 ) -> std::io::Result<()> {
+    let Visitor { ip, agent } = who;
     writeln!(
         out,
         "{ip} - - [{}] \"GET {path} HTTP/1.1\" {status} {size} \"{referer}\" \"{agent}\"",
@@ -81,10 +87,11 @@ fn line(
 /// A visit's lines; returns how many were written.
 fn visit(out: &mut impl Write, rng: &mut Rng, clock: &Clock) -> std::io::Result<u64> {
     let (ip, agent) = client(rng);
+    let who = Visitor { ip: &ip, agent };
     let page = *rng.pick(site::PAGES);
     let referer = rng.pick(site::ENTRY_REFERERS).unwrap_or("-");
     let status = if rng.chance(3) { 404 } else { 200 };
-    line(out, &ip, clock, page, status, 6100, referer, agent)?;
+    line(out, &who, clock, page, status, 6100, referer)?;
     let page_url = format!("https://{}{page}", site::HOST);
     let mut written = 1;
     for (asset, size) in site::ASSETS
@@ -92,12 +99,12 @@ fn visit(out: &mut impl Write, rng: &mut Rng, clock: &Clock) -> std::io::Result<
         .chain(&site::IMAGES[..3 + rng.below(4) as usize])
     {
         let status = if rng.chance(30) { 304 } else { 200 };
-        line(out, &ip, clock, asset, status, *size, &page_url, agent)?;
+        line(out, &who, clock, asset, status, *size, &page_url)?;
         written += 1;
     }
     if rng.chance(5) {
         let (old, _) = rng.pick(site::REDIRECTS);
-        line(out, &ip, clock, old, 302, 0, &page_url, agent)?;
+        line(out, &who, clock, old, 302, 0, &page_url)?;
         written += 1;
     }
     Ok(written)
@@ -121,8 +128,9 @@ fn scan(out: &mut impl Write, rng: &mut Rng, clock: &Clock) -> std::io::Result<u
     } else {
         site::BROWSERS[0]
     };
+    let who = Visitor { ip: &ip, agent };
     for path in paths {
-        line(out, &ip, clock, path, 404, 153, "-", agent)?;
+        line(out, &who, clock, path, 404, 153, "-")?;
     }
     Ok(paths.len() as u64)
 }

@@ -370,17 +370,21 @@ struct Watch {
     samples: u64,
     max_store_clients: f64,
     max_rss: u64,
+    last_store_clients: f64,
+    last_rss: u64,
     last_evictions: f64,
 }
 
 impl Watch {
     async fn sample(&mut self, rapsheet: &rapsheet::Running) {
-        self.max_rss = self.max_rss.max(procstat::rss_bytes(rapsheet.server.pid()));
+        self.last_rss = procstat::rss_bytes(rapsheet.server.pid());
+        self.max_rss = self.max_rss.max(self.last_rss);
         let Ok(text) = rapsheet.metrics().await else {
             return;
         };
         self.samples += 1;
         if let Some(clients) = metric(&text, "rapsheet_store_clients") {
+            self.last_store_clients = clients;
             self.max_store_clients = self.max_store_clients.max(clients);
         }
         self.last_evictions =
@@ -405,6 +409,8 @@ async fn spray_scenario(
     let target = load_settings(rapsheet.files.listen, settings);
     let (baseline, baseline_elapsed) =
         benign_for(rapsheet.files.listen, settings, settings.duration).await;
+    let mut before = Watch::default();
+    before.sample(&rapsheet).await;
 
     let started = Instant::now();
     let deadline = started + spray.limit;
@@ -460,6 +466,8 @@ async fn spray_scenario(
         "max_rapsheet_store_clients": watch.max_store_clients,
         "rapsheet_store_evictions_total": watch.last_evictions,
         "rapsheet_max_rss_mb": mb(watch.max_rss),
+        "before_spray": { "rss_mb": mb(before.last_rss), "store_clients": before.last_store_clients },
+        "after_spray": { "rss_mb": mb(watch.last_rss), "store_clients": watch.last_store_clients },
         "checks_failed": checks_failed,
     }))
 }
