@@ -281,6 +281,11 @@ impl Store {
     /// The record of `key`, created at `now_ms` when new. A new record takes over a ban the
     /// offender table still holds (its earlier record was evicted, or state was restored).
     pub fn client_or_insert(&self, key: IpAddr, now_ms: u64) -> Arc<ClientRecord> {
+        // moka's `get_with` boxes the key before it looks; a known client, the common case,
+        // is found by a plain `get` that allocates nothing.
+        if let Some(record) = self.clients.get(&key) {
+            return record;
+        }
         self.clients.get_with(key, || {
             let record = ClientRecord::new(key, now_ms);
             if let Some(offender) = self.offenders.get(&key) {
