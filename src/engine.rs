@@ -25,7 +25,7 @@ use crate::store::{Store, StoreLimits};
 pub use facts::RequestFacts;
 use observe::{evidence_of, is_foreign_referer, is_proxy_probe, scan_payloads, trim_path};
 use record::{hash32, secs, ClientRecord, Remembered};
-use secret::is_secret_request;
+use secret::{is_secret_request, names_restricted_upload};
 pub use signal::{Category, Severity, Signal};
 pub use verdict::{Action, Decision, Learned, Outcome, Reason, RefId, Verdict};
 
@@ -495,9 +495,11 @@ fn danger_points(
         .as_ref()
         .is_some_and(|paths| paths.matches(request.path));
     let secrets = policy.lists.secret_files.as_ref();
-    let strong = rule
-        .strong_points
-        .filter(|_| is_secret_request(secrets, request.path, request.query));
+    let uploads = policy.lists.restricted_uploads.as_ref();
+    let strong = rule.strong_points.filter(|_| {
+        is_secret_request(secrets, request.path, request.query)
+            || names_restricted_upload(uploads, request.headers)
+    });
     if !listed && strong.is_none() {
         return None;
     }

@@ -15,7 +15,7 @@ use crate::detect::payload::PayloadMatcher;
 use crate::detect::user_agent::UserAgentMatcher;
 use crate::engine::{Severity, Signal};
 use crate::yaml::{Problems, YamlDoc};
-use lists::{CidrSet, HostList, PathList};
+use lists::{CidrSet, HostList, PathList, UploadNames};
 pub use schema::{Mode, TarpitStyle};
 
 /// The highest points a single signal level may carry.
@@ -276,6 +276,8 @@ pub struct Lists {
     pub danger_paths: Option<PathList>,
     /// Secret and configuration files whose first request earns `danger_hits.strong_points`.
     pub secret_files: Option<PathList>,
+    /// File names an upload must not carry; one such upload earns `danger_hits.strong_points`.
+    pub restricted_uploads: Option<UploadNames>,
     /// Referrer hosts that are never foreign: search engines, social sites.
     pub known_referrers: Option<HostList>,
     /// User-Agents of scanners and attack tools.
@@ -303,6 +305,7 @@ impl Lists {
             + self.blocklist.len()
             + self.danger_paths.as_ref().map_or(0, PathList::len)
             + self.secret_files.as_ref().map_or(0, PathList::len)
+            + self.restricted_uploads.as_ref().map_or(0, UploadNames::len)
             + self.known_referrers.as_ref().map_or(0, HostList::len)
             + self
                 .bad_user_agents

@@ -4,11 +4,20 @@
 //! enough to refuse. A request is such a probe when its path names an entry of `secret_files`
 //! or has a segment that starts with a dot (a hidden file or directory, which ordinary sites
 //! never publish, `/.well-known/` aside), or when a query value names one the same way.
+//!
+//! The same tier covers the upload side: a file sent under a name that the web server or
+//! the application reads as its own configuration (`.htaccess`, `web.config`,
+//! `wp-config.php`), in the upload-name headers that upload scripts read.
 
 use std::borrow::Cow;
 
+use http::HeaderMap;
+
 use crate::detect::normalize::{canonicalize, PlusSign};
-use crate::policy::lists::PathList;
+use crate::policy::lists::{PathList, UploadNames};
+
+/// Headers that carry the name of an uploaded file to the scripts that read them.
+const UPLOAD_NAME_HEADERS: [&str; 3] = ["x-filename", "x_filename", "x-file-name"];
 
 /// The one dot directory that sites publish on purpose (RFC 8615).
 const WELL_KNOWN: &str = ".well-known";
@@ -24,6 +33,23 @@ pub(super) fn is_secret_request(
         return true;
     }
     query.is_some_and(|query| query_names_secret(secrets, query))
+}
+
+/// True when an upload-name header names a restricted file.
+pub(super) fn names_restricted_upload(
+    uploads: Option<&UploadNames>,
+    headers: Option<&HeaderMap>,
+) -> bool {
+    let (Some(uploads), Some(headers)) = (uploads, headers) else {
+        return false;
+    };
+    UPLOAD_NAME_HEADERS.iter().any(|name| {
+        headers
+            .get_all(*name)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(|value| uploads.matches(&decoded(value, PlusSign::Literal)))
+    })
 }
 
 /// True when a segment of `path` is a hidden name: one dot, then something other than a dot,
@@ -76,18 +102,57 @@ fn decoded(text: &str, plus: PlusSign) -> Cow<'_, str> {
 mod tests {
     use super::*;
     use crate::policy::lists::ListFile;
+    use crate::yaml::Problem;
     use std::path::Path;
 
-    fn secrets() -> PathList {
-        let text = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/lists/secret-files.txt"),
-        )
-        .expect("the shipped list is part of the repository");
-        let list = ListFile::parse(Path::new("secret-files.txt"), &text);
+    /// The shipped list `name`, compiled by `compile`.
+    fn shipped<T>(name: &str, compile: fn(&ListFile, &mut Vec<Problem>) -> T) -> T {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("conf/lists")
+            .join(name);
+        let text = std::fs::read_to_string(path).expect("the shipped list is in the repository");
+        let list = ListFile::parse(Path::new(name), &text);
         let mut problems = Vec::new();
-        let secrets = PathList::from_list(&list, &mut problems);
+        let compiled = compile(&list, &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
-        secrets
+        compiled
+    }
+
+    fn secrets() -> PathList {
+        shipped("secret-files.txt", PathList::from_list)
+    }
+
+    #[test]
+    fn uploads_named_like_configuration_files_are_restricted() {
+        let uploads = shipped("restricted-uploads.txt", UploadNames::from_list);
+        let cases = [
+            ("x-filename", "settings.php", true),
+            ("X-Filename", "settings. php", true),
+            ("x_filename", "config.yml ", true),
+            ("x-file-name", "../../.htaccess", true),
+            ("x-filename", "WP-CONFIG-php.bak", true),
+            ("x-filename", "wp-config_php.txt", true),
+            ("x-filename", ".boto", true),
+            ("x-filename", "mtrr", true),
+            ("x-filename", "%2ehtaccess", true),
+            // Ordinary uploads, including names that contain a listed one.
+            ("x-filename", "abc.botox.jpg", false),
+            ("x-filename", "amtrra.jpg", false),
+            ("x-filename", "JACpic.jpg", false),
+            ("x-filename", "shadow.png", false),
+            ("x-filename", "passwd-reset.pdf", false),
+            ("x-filename", "my-settings.php.png", false),
+            ("x-upload-id", "settings.php", false),
+        ];
+        for (header, name, expected) in cases {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                http::HeaderName::from_bytes(header.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(name).unwrap(),
+            );
+            let found = names_restricted_upload(Some(&uploads), Some(&headers));
+            assert_eq!(found, expected, "{header}: {name:?}");
+        }
     }
 
     fn check(cases: &[(&str, Option<&str>, bool)]) {

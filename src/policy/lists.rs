@@ -202,6 +202,61 @@ impl PathList {
     }
 }
 
+/// File names an upload must not carry (`/.htaccess`, `/web.config`, `/wp-config*`): the
+/// files a web server or application reads as its own configuration. An entry is a whole
+/// name, or ends in `*` to cover every name that continues it after a `.`, `-` or `_`: so
+/// `/wp-config*` matches `wp-config-php.bak`, while `/shadow` matches only `shadow` and not
+/// `shadow.png`, and `/mtrr` does not match `amtrra.jpg`.
+#[derive(Clone, Debug)]
+pub struct UploadNames {
+    whole: Patterns,
+    stems: Patterns,
+}
+
+impl UploadNames {
+    /// Compiles the entries of `list`.
+    pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> UploadNames {
+        let part = |stems: bool| ListFile {
+            path: list.path.clone(),
+            entries: list
+                .entries
+                .iter()
+                .filter(|(_, entry)| entry.ends_with('*') == stems)
+                .map(|(line, entry)| (*line, entry.trim_end_matches('*').to_string()))
+                .collect(),
+        };
+        UploadNames {
+            whole: Patterns::from_list(&part(false), problems),
+            stems: Patterns::from_list(&part(true), problems),
+        }
+    }
+
+    /// True when the upload name `name` (as a client sent it) is restricted. Whitespace
+    /// (`settings. php`) and any directory part are dropped first.
+    pub fn matches(&self, name: &str) -> bool {
+        let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+        let mut file = String::with_capacity(base.len() + 1);
+        file.push('/');
+        file.extend(base.chars().filter(|c| !c.is_whitespace()));
+        let bytes = file.as_bytes();
+        self.whole
+            .any(&file, |start, end| start == 0 && end == bytes.len())
+            || self.stems.any(&file, |start, end| {
+                start == 0 && (end == bytes.len() || matches!(bytes[end], b'.' | b'-' | b'_'))
+            })
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.whole.len + self.stems.len
+    }
+
+    /// True when the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A list of host names (`google.com`) and name stems (`google.`, meaning any top-level
 /// domain), matched at label boundaries: `bing.com` covers `www.bing.com` but not
 /// `notbing.com`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
-use super::lists::{read_list_text, CidrSet, HostList, ListFile, PathList};
+use super::lists::{read_list_text, CidrSet, HostList, ListFile, PathList, UploadNames};
 use super::schema::{
     BruteForceConfig, BurstConfig, DangerHitsConfig, ForeignRefererConfig, ListsConfig, Mode,
     NotFoundRatioConfig, PointsConfig, RepeatOffendersConfig, SeverityConfig, Span,
@@ -422,6 +422,7 @@ impl<'a> PolicyReader<'a> {
         let block = text_of(self, "blocklist", &config.blocklist);
         let danger = text_of(self, "danger_paths", &config.danger_paths);
         let secrets = text_of(self, "secret_files", &config.secret_files);
+        let uploads = text_of(self, "restricted_uploads", &config.restricted_uploads);
         let referrers = text_of(self, "known_referrers", &config.known_referrers);
         let agents = text_of(self, "bad_user_agents", &config.bad_user_agents);
         let shells = text_of(self, "web_shells", &config.web_shells);
@@ -443,6 +444,7 @@ impl<'a> PolicyReader<'a> {
                 .unwrap_or_default(),
             danger_paths: danger.map(|l| PathList::from_list(&list(l), problems)),
             secret_files: secrets.map(|l| PathList::from_list(&list(l), problems)),
+            restricted_uploads: uploads.map(|l| UploadNames::from_list(&list(l), problems)),
             known_referrers: referrers.map(|l| HostList::from_list(&list(l), problems)),
             bad_user_agents: agents
                 .and_then(|(path, text)| detected(UserAgentMatcher::new(&text), &path, problems)),

@@ -143,6 +143,7 @@ pub struct ListsConfig {
     pub blocklist: Option<String>,
     pub danger_paths: Option<String>,
     pub secret_files: Option<String>,
+    pub restricted_uploads: Option<String>,
     pub bad_user_agents: Option<String>,
     pub known_referrers: Option<String>,
     pub web_shells: Option<String>,
