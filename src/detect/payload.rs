@@ -300,7 +300,9 @@ impl PayloadMatcher {
     fn judge_views(&self, location: Location, scratch: &mut Scratch) -> PayloadSet {
         let in_path = location == Location::Path;
         let mut found = PayloadSet::new();
-        if self.traversal.is_traversal(&scratch.path) {
+        if self.traversal.is_traversal(&scratch.path)
+            || self.traversal.names_system_file(&scratch.shell)
+        {
             found.insert(PayloadKind::PathTraversal);
         }
         if in_path && self.traversal.is_web_shell(&scratch.path) {
@@ -430,6 +432,16 @@ mod tests {
             (
                 Location::Query,
                 "host=x;cat+/etc/passwd",
+                &[PathTraversal, CommandInjection],
+            ),
+            (
+                Location::Query,
+                "host=x;c%24%40at%2B%2Fet%24%40c%2Fpas%24%40swd",
+                &[PathTraversal],
+            ),
+            (
+                Location::Query,
+                "f=%2Fet%24%2Ac%2Fsha%27%27dow",
                 &[PathTraversal, CommandInjection],
             ),
             (Location::Query, "cmd=whoami", &[CommandInjection]),

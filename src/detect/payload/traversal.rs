@@ -35,6 +35,12 @@ impl TraversalMatcher {
         has_dot_dot_segment(path) || names_segment(&self.system_files, path)
     }
 
+    /// Says whether a shell view names a system file: one hidden from the path view by
+    /// shell syntax that a shell removes (`/et$@c/pa''sswd`).
+    pub(crate) fn names_system_file(&self, shell: &str) -> bool {
+        names_segment(&self.system_files, shell)
+    }
+
     /// Says whether a path view names a web shell or backdoor, from the list or by the shape
     /// of a script name that calls itself a shell.
     pub(crate) fn is_web_shell(&self, path: &str) -> bool {
