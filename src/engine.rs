@@ -19,7 +19,7 @@ pub mod window;
 use std::hash::BuildHasher;
 use std::sync::atomic::AtomicU64;
 
-use crate::detect::payload::{Location, PayloadMatcher, PayloadSet};
+use crate::detect::payload::{Location, PayloadSet};
 use crate::policy::Policy;
 use crate::store::{Store, StoreLimits};
 pub use facts::RequestFacts;
@@ -60,8 +60,9 @@ impl Fired {
 pub struct Engine {
     store: Store,
     sequence: AtomicU64,
-    /// Keys the hash a record remembers a clean User-Agent or cookie by (see `memo`).
-    agent_hasher: foldhash::fast::RandomState,
+    /// Keys the hash a record remembers a clean User-Agent or cookie by (see
+    /// `scan_remembered`).
+    memo_hasher: foldhash::fast::RandomState,
 }
 
 impl Engine {
@@ -70,7 +71,7 @@ impl Engine {
         Engine {
             store: Store::new(limits),
             sequence: AtomicU64::new(0),
-            agent_hasher: foldhash::fast::RandomState::default(),
+            memo_hasher: foldhash::fast::RandomState::default(),
         }
     }
 
@@ -302,7 +303,10 @@ impl Engine {
         }
         let in_agent = self.observe_agent(policy, record, request.user_agent, fired);
         if let Some(payloads) = &policy.lists.payloads {
-            let in_cookie = self.scan_cookie(policy, payloads, record, request.cookie);
+            let cookie = Remembered::Cookie;
+            let in_cookie = self.scan_remembered(policy, record, cookie, request.cookie, |text| {
+                (payloads.scan(Location::Cookie, text), true)
+            });
             let found = scan_payloads(payloads, request)
                 .union(in_agent)
                 .union(in_cookie);
@@ -317,10 +321,7 @@ impl Engine {
     }
 
     /// Looks for a scanner's name and for payloads in the User-Agent; pushes the scanner
-    /// signal and returns the payload kinds. A client sends the same User-Agent on request
-    /// after request, and parsing a browser's (parentheses, semicolons) is the costliest part
-    /// of an ordinary request, so once one is found clean under this policy its record
-    /// remembers it, and the next requests with it skip both scans.
+    /// signal and returns the payload kinds.
     fn observe_agent(
         &self,
         policy: &Policy,
@@ -328,61 +329,49 @@ impl Engine {
         user_agent: Option<&str>,
         fired: &mut Fired,
     ) -> PayloadSet {
-        let Some(agent) = user_agent else {
-            return PayloadSet::new();
-        };
-        let memo = self.memo(policy, agent);
-        if record.is_clean(Remembered::UserAgent, memo) {
-            return PayloadSet::new();
-        }
-        let mut clean = true;
-        if let (Some(points), Some(agents)) = (
-            policy.signals.scanner_user_agent,
-            &policy.lists.bad_user_agents,
-        ) {
-            if agents.matches(agent).is_some() {
+        let header = Remembered::UserAgent;
+        self.scan_remembered(policy, record, header, user_agent, |agent| {
+            let scanner = policy.signals.scanner_user_agent.filter(|_| {
+                let agents = policy.lists.bad_user_agents.as_ref();
+                agents.is_some_and(|agents| agents.matches(agent).is_some())
+            });
+            if let Some(points) = scanner {
                 fired.push(Signal::ScannerUserAgent, points);
-                clean = false;
             }
-        }
-        let found = match &policy.lists.payloads {
-            Some(payloads) => payloads.scan(Location::Header, agent),
-            None => PayloadSet::new(),
-        };
-        if clean && found.is_empty() {
-            record.note_clean(Remembered::UserAgent, memo);
-        }
-        found
+            let found = match &policy.lists.payloads {
+                Some(payloads) => payloads.scan(Location::Header, agent),
+                None => PayloadSet::new(),
+            };
+            (found, scanner.is_none())
+        })
     }
 
-    /// The payload kinds in the Cookie header; a session cookie found clean is remembered
-    /// like the User-Agent (see `observe_agent`).
-    fn scan_cookie(
+    /// Runs `scan` on the value of a header that a client repeats request after request (its
+    /// User-Agent, its session cookie) unless the record remembers that value as clean under
+    /// this policy. `scan` returns the payload kinds and whether nothing else fired; a clean
+    /// value is remembered by a hash keyed per process, so nobody can craft a value that
+    /// collides with a clean one, mixed with the policy's load id, so a reload scans again.
+    /// A browser's User-Agent is the costliest string of an ordinary request to screen.
+    fn scan_remembered(
         &self,
         policy: &Policy,
-        payloads: &PayloadMatcher,
         record: &ClientRecord,
-        cookie: Option<&str>,
+        header: Remembered,
+        value: Option<&str>,
+        scan: impl FnOnce(&str) -> (PayloadSet, bool),
     ) -> PayloadSet {
-        let Some(cookie) = cookie else {
+        let Some(value) = value else {
             return PayloadSet::new();
         };
-        let memo = self.memo(policy, cookie);
-        if record.is_clean(Remembered::Cookie, memo) {
+        let memo = self.memo_hasher.hash_one(value.as_bytes()) ^ policy.load_id;
+        if record.is_clean(header, memo) {
             return PayloadSet::new();
         }
-        let found = payloads.scan(Location::Cookie, cookie);
-        if found.is_empty() {
-            record.note_clean(Remembered::Cookie, memo);
+        let (found, nothing_else) = scan(value);
+        if nothing_else && found.is_empty() {
+            record.note_clean(header, memo);
         }
         found
-    }
-
-    /// What a record remembers a clean header value by: a hash keyed per process, so nobody
-    /// can craft a value that collides with a clean one, mixed with the policy's load id, so
-    /// a reload scans again under the new lists.
-    fn memo(&self, policy: &Policy, value: &str) -> u64 {
-        self.agent_hasher.hash_one(value.as_bytes()) ^ policy.load_id
     }
 
     /// Applies what fired to the record and keeps the request as evidence when a signal

@@ -65,8 +65,8 @@ pub struct Policy {
     pub lists: Lists,
     /// Every file this policy was read from, for the file watcher.
     pub files: Vec<PathBuf>,
-    /// Drawn afresh at every load: a record's memory of a User-Agent found clean holds only
-    /// under the policy that found it so (see `ClientRecord::is_clean_agent`).
+    /// Different at every load: a record's memory of a User-Agent or cookie found clean
+    /// holds only under the policy that found it so (see `ClientRecord::is_clean`).
     pub load_id: u64,
 }
 

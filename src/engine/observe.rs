@@ -32,7 +32,7 @@ const UNSCANNED_HEADERS: &[header::HeaderName] = &[
 ];
 
 /// The payload kinds in the request line and headers but the User-Agent and the Cookie,
-/// which the engine scans on its own (see `Engine::observe_agent` and `Engine::scan_cookie`).
+/// which the engine scans on its own (see `Engine::scan_remembered`).
 pub(super) fn scan_payloads(payloads: &PayloadMatcher, request: &RequestFacts) -> PayloadSet {
     let mut found = payloads.scan(Location::Path, request.path);
     let mut add = |location, text: Option<&str>| {

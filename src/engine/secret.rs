@@ -11,13 +11,18 @@
 
 use std::borrow::Cow;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::detect::normalize::{canonicalize, PlusSign};
 use crate::policy::lists::{PathList, UploadNames};
 
 /// Headers that carry the name of an uploaded file to the scripts that read them.
-const UPLOAD_NAME_HEADERS: [&str; 3] = ["x-filename", "x_filename", "x-file-name"];
+/// Built once, so looking for them costs no parsing per request.
+const UPLOAD_NAME_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("x-filename"),
+    HeaderName::from_static("x_filename"),
+    HeaderName::from_static("x-file-name"),
+];
 
 /// The one dot directory that sites publish on purpose (RFC 8615).
 const WELL_KNOWN: &str = ".well-known";
@@ -45,7 +50,7 @@ pub(super) fn names_restricted_upload(
     };
     UPLOAD_NAME_HEADERS.iter().any(|name| {
         headers
-            .get_all(*name)
+            .get_all(name)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .any(|value| uploads.matches(&decoded(value, PlusSign::Literal)))

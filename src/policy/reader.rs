@@ -3,6 +3,7 @@
 //! key path and line.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_yaml::Value;
@@ -42,6 +43,9 @@ const DEFAULT_STATIC: &[&str] = &[
     "css", "js", "mjs", "map", "png", "jpg", "jpeg", "gif", "svg", "ico", "webp", "avif", "woff",
     "woff2", "ttf", "otf", "eot", "mp4", "webm", "mp3",
 ];
+
+/// Policies loaded so far in this process, which numbers each one (`Policy::load_id`).
+static LOADS: AtomicU64 = AtomicU64::new(1);
 
 /// Reads one policy document, collecting problems instead of stopping at the first.
 pub(super) struct PolicyReader<'a> {
@@ -90,10 +94,7 @@ impl<'a> PolicyReader<'a> {
             signals: self.signals(),
             lists: Lists::default(),
             files: vec![self.doc.file().to_path_buf()],
-            load_id: std::hash::BuildHasher::hash_one(
-                &std::collections::hash_map::RandomState::new(),
-                block_at,
-            ),
+            load_id: LOADS.fetch_add(1, Ordering::Relaxed),
         };
         let policy = self.lists(policy);
         Problems(self.problems).into_result().map(|()| policy)
