@@ -71,6 +71,7 @@ impl Shared {
         let now_ms = self.clock.now_ms();
         let since_ms = self.last_sample_ms.swap(now_ms, Ordering::AcqRel);
         let store = self.engine.store();
+        store.sweep_idle(now_ms);
         store.sync();
         let mut active = 0;
         let mut ended = 0;

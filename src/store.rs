@@ -1,13 +1,15 @@
-//! Where client state lives: three bounded concurrent caches.
+//! Where client state lives: a bounded table of client records and two bounded caches.
 //!
-//! - `clients`: the live [`ClientRecord`] of every client key, bounded in number and evicted
-//!   when idle, so memory stays flat under address rotation.
+//! - `clients`: the live [`ClientRecord`] of every client key, bounded in number and dropped
+//!   when idle, so memory stays flat under address rotation (see [`clients`]).
 //! - `offenders`: bans and strikes. They are kept apart from the records so that evicting a
 //!   record (a spray of fresh addresses fills the store) never lifts a ban or forgets a
 //!   strike; an entry lives until its ban ends plus the strike memory.
 //! - `subnets`: the /24 and /48 aggregates, with their banned members and subnet bans.
 //!
-//! Lookups never take a lock; the caches come from moka.
+//! The two caches come from moka. The client table is this crate's own: moka's bookkeeping
+//! costs more than a record itself, and the record table is the one that holds a million
+//! entries.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,14 +18,16 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use moka::Expiry;
 use parking_lot::Mutex;
 use prefix_trie::PrefixMap;
 
+mod clients;
+
 use crate::engine::record::ClientRecord;
 use crate::engine::{RefId, Signal};
+use clients::ClientTable;
 
 /// How many clients to track and for how long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,32 +227,22 @@ impl Expiry<IpAddr, Arc<Offender>> for RetainOffender {
 /// Subnet ban state is kept a day after its last use.
 const SUBNET_IDLE: Duration = Duration::from_secs(86_400);
 
-/// The three caches, and counters the metrics read.
+/// The client table and the two caches.
 pub struct Store {
-    clients: Cache<IpAddr, Arc<ClientRecord>>,
+    clients: ClientTable,
     offenders: Cache<IpAddr, Arc<Offender>>,
     subnets: Cache<(IpAddr, u8), Arc<SubnetRecord>>,
     /// The latest end of any subnet ban, so requests skip the subnet lookup when none runs.
     subnet_bans_until_ms: AtomicU64,
     network_bans: ArcSwap<NetworkBans>,
-    evictions: Arc<AtomicU64>,
     limits: StoreLimits,
 }
 
 impl Store {
     /// An empty store within `limits`.
     pub fn new(limits: StoreLimits) -> Store {
-        let evictions = Arc::new(AtomicU64::new(0));
-        let counted = Arc::clone(&evictions);
-        let clients = Cache::builder()
-            .max_capacity(limits.max_clients)
-            .time_to_idle(limits.idle_timeout)
-            .eviction_listener(move |_, _, cause| {
-                if cause == RemovalCause::Size {
-                    counted.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-            .build();
+        let idle_secs = u32::try_from(limits.idle_timeout.as_secs()).unwrap_or(u32::MAX);
+        let clients = ClientTable::new(limits.max_clients, idle_secs);
         let offenders = Cache::builder()
             .max_capacity(limits.max_clients)
             .expire_after(RetainOffender)
@@ -263,7 +257,6 @@ impl Store {
             subnets,
             subnet_bans_until_ms: AtomicU64::new(0),
             network_bans: ArcSwap::from_pointee(NetworkBans::default()),
-            evictions,
             limits,
         }
     }
@@ -275,23 +268,18 @@ impl Store {
 
     /// The record of `key`, if one is kept.
     pub fn client(&self, key: IpAddr) -> Option<Arc<ClientRecord>> {
-        self.clients.get(&key)
+        self.clients.get(key)
     }
 
     /// The record of `key`, created at `now_ms` when new. A new record takes over a ban the
     /// offender table still holds (its earlier record was evicted, or state was restored).
     pub fn client_or_insert(&self, key: IpAddr, now_ms: u64) -> Arc<ClientRecord> {
-        // moka's `get_with` boxes the key before it looks; a known client, the common case,
-        // is found by a plain `get` that allocates nothing.
-        if let Some(record) = self.clients.get(&key) {
-            return record;
-        }
-        self.clients.get_with(key, || {
+        self.clients.get_or_insert(key, now_ms, || {
             let record = ClientRecord::new(key, now_ms);
             if let Some(offender) = self.offenders.get(&key) {
                 record.extend_ban(now_ms, offender.until_ms);
             }
-            Arc::new(record)
+            record
         })
     }
 
@@ -302,7 +290,7 @@ impl Store {
 
     /// Stores the ban of `key` and mirrors its end into the live record.
     pub fn put_offender(&self, key: IpAddr, offender: Offender, now_ms: u64) {
-        if let Some(record) = self.clients.get(&key) {
+        if let Some(record) = self.clients.get(key) {
             record.extend_ban(now_ms, offender.until_ms);
         }
         self.offenders.insert(key, Arc::new(offender));
@@ -310,7 +298,7 @@ impl Store {
 
     /// Lifts the ban of `key`, keeping its strikes; false when it had none running.
     pub fn lift_ban(&self, key: IpAddr, now_ms: u64) -> bool {
-        if let Some(record) = self.clients.get(&key) {
+        if let Some(record) = self.clients.get(key) {
             record.lift_ban();
         }
         let Some(offender) = self.offenders.get(&key) else {
@@ -387,9 +375,9 @@ impl Store {
         self.network_bans.load().all().cloned().collect()
     }
 
-    /// All client records, for reports and snapshots (a walk over the whole cache).
+    /// All client records, for reports and snapshots (a walk over the whole table).
     pub fn clients(&self) -> impl Iterator<Item = (IpAddr, Arc<ClientRecord>)> + '_ {
-        self.clients.iter().map(|(key, record)| (*key, record))
+        self.clients.iter().map(|record| (record.key(), record))
     }
 
     /// All offenders, for the ban list and snapshots.
@@ -404,19 +392,24 @@ impl Store {
         self.subnets.iter().map(|(key, subnet)| (*key, subnet))
     }
 
-    /// Client records kept now (approximate until pending maintenance runs).
+    /// Client records kept now.
     pub fn client_count(&self) -> u64 {
-        self.clients.entry_count()
+        self.clients.len()
     }
 
     /// Records evicted for lack of room since start.
     pub fn evictions(&self) -> u64 {
-        self.evictions.load(Ordering::Relaxed)
+        self.clients.evictions()
+    }
+
+    /// Drops client records idle longer than the idle timeout at `now_ms` (the engine's
+    /// clock). New clients sweep their own shard as they arrive; this catches the rest.
+    pub fn sweep_idle(&self, now_ms: u64) {
+        self.clients.sweep(now_ms);
     }
 
     /// Runs the caches' pending maintenance, so counts are exact (tests, scrapes).
     pub fn sync(&self) {
-        self.clients.run_pending_tasks();
         self.offenders.run_pending_tasks();
         self.subnets.run_pending_tasks();
     }

@@ -202,6 +202,11 @@ impl ClientRecord {
         self.clean[header as usize].store(memo, Ordering::Relaxed);
     }
 
+    /// When the client was last seen (seconds).
+    pub fn last_seen_secs(&self) -> u32 {
+        self.last_seen_secs.load(Ordering::Relaxed)
+    }
+
     /// Counts a request that fired a signal or was refused.
     pub fn count_hostile(&self) {
         self.hostile.fetch_add(1, Ordering::Relaxed);
