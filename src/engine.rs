@@ -19,13 +19,14 @@ pub mod window;
 use std::hash::BuildHasher;
 use std::sync::atomic::AtomicU64;
 
+use crate::detect::body::Field;
 use crate::detect::payload::{Location, PayloadSet};
 use crate::policy::Policy;
 use crate::store::{Store, StoreLimits};
 pub use facts::RequestFacts;
 use observe::{evidence_of, is_foreign_referer, is_proxy_probe, scan_payloads, trim_path};
 use record::{hash32, secs, ClientRecord, Remembered};
-use secret::{is_secret_request, names_restricted_upload};
+use secret::{is_restricted_upload, is_secret_request, names_restricted_upload};
 pub use signal::{Category, Severity, Signal};
 pub use verdict::{Action, Decision, Learned, Outcome, Reason, RefId, Verdict};
 
@@ -53,6 +54,23 @@ impl Fired {
         self.entries[..self.len]
             .iter()
             .map(|(index, points)| (Signal::ALL[usize::from(*index)], *points))
+    }
+}
+
+/// What a request body carried, from [`Engine::scan_body`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BodyFindings {
+    /// The payload kinds in its text fields.
+    pub payloads: PayloadSet,
+    /// A multipart file part named like a file the server reads as its own configuration
+    /// (`lists.restricted_uploads`).
+    pub restricted_upload: bool,
+}
+
+impl BodyFindings {
+    /// True when the body carried nothing to score.
+    pub fn is_empty(&self) -> bool {
+        self.payloads.is_empty() && !self.restricted_upload
     }
 }
 
@@ -115,14 +133,19 @@ impl Engine {
         }
     }
 
-    /// The payload kinds in a request body's text fields (forms, JSON, multipart, text).
-    pub fn scan_body(policy: &Policy, content_type: Option<&str>, body: &[u8]) -> PayloadSet {
-        let Some(payloads) = &policy.lists.payloads else {
-            return PayloadSet::new();
-        };
-        let mut found = PayloadSet::new();
-        crate::detect::body::for_each_text_field(content_type, body, |field| {
-            found = found.union(payloads.scan(Location::Body, field));
+    /// What a request body's text fields (forms, JSON, multipart, text) carry: payload kinds,
+    /// and whether a multipart upload is named like a configuration file the server reads.
+    pub fn scan_body(policy: &Policy, content_type: Option<&str>, body: &[u8]) -> BodyFindings {
+        let payloads = policy.lists.payloads.as_ref();
+        let uploads = policy.lists.restricted_uploads.as_ref();
+        let mut found = BodyFindings::default();
+        crate::detect::body::for_each_field(content_type, body, |field, text| {
+            if let Some(payloads) = payloads {
+                found.payloads = found.payloads.union(payloads.scan(Location::Body, text));
+            }
+            if field == Field::FileName {
+                found.restricted_upload |= uploads.is_some_and(|u| is_restricted_upload(u, text));
+            }
         });
         found
     }
@@ -135,7 +158,7 @@ impl Engine {
         policy: &Policy,
         request: &RequestFacts,
         outcome: &mut Outcome,
-        found: PayloadSet,
+        found: BodyFindings,
         now_ms: u64,
     ) {
         let Some(record) = outcome.record.clone() else {
@@ -145,9 +168,14 @@ impl Engine {
             return;
         }
         let mut fired = Fired::default();
-        for kind in found.iter() {
+        for kind in found.payloads.iter() {
             let signal = Signal::from(kind);
             fired.push(signal, policy.signals.payload_points[signal.index()]);
+        }
+        if found.restricted_upload {
+            let danger = policy.signals.danger_hits.as_ref();
+            let strong = danger.and_then(|rule| rule.strong_points).unwrap_or(0);
+            fired.push(Signal::DangerHits, strong);
         }
         if fired.len == 0 {
             return;
@@ -489,16 +517,31 @@ fn danger_points(
         is_secret_request(secrets, request.path, request.query)
             || names_restricted_upload(uploads, request.headers)
     });
-    if !listed && strong.is_none() {
+    let author = request.query.and_then(author_lookup);
+    if !listed && strong.is_none() && author.is_none() {
         return None;
     }
 
     let fresh = record
         .signal(Signal::DangerHits)
         .is_none_or(|state| !state.is_live(now_secs, decay_secs(policy)));
-    let distinct = record.note_danger_path(hash32(trim_path(request.path)), fresh);
+    let probed = author.unwrap_or_else(|| hash32(trim_path(request.path)));
+    let distinct = record.note_danger_path(probed, fresh);
     let points = (u32::from(rule.points_per_path) * distinct).min(u32::from(rule.max_points));
     Some((points as u16).max(strong.unwrap_or(0)))
+}
+
+/// A WordPress author lookup by number (`?author=3`), as a hash of the number: WordPress
+/// answers it with a redirect to the author's page, which names the account, so walking the
+/// numbers lists a site's user names for password guessing. Visitors follow the author links
+/// a site shows, which are never numeric. Each distinct number counts as a distinct danger
+/// path, so one lookup costs little and a walk adds up.
+fn author_lookup(query: &str) -> Option<u32> {
+    query.split('&').find_map(|pair| {
+        let id = pair.strip_prefix("author=")?;
+        let numeric = (1..=10).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit());
+        numeric.then(|| hash32(pair))
+    })
 }
 
 #[cfg(test)]

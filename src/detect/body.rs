@@ -11,7 +11,22 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-/// Calls `f` with every text field of `body`, chosen by its Content-Type.
+/// What a body field is: text the sender typed or chose, or the name of an uploaded file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// A field name or a text value.
+    Text,
+    /// The `filename` of a multipart part: a name the server may store the upload under.
+    FileName,
+}
+
+/// Calls `f` with every text field of `body`, as [`for_each_field`] does, without saying
+/// which are file names.
+pub fn for_each_text_field(content_type: Option<&str>, body: &[u8], mut f: impl FnMut(&str)) {
+    for_each_field(content_type, body, |_, text| f(text));
+}
+
+/// Calls `f` with every text field of `body` and what it is, chosen by its Content-Type.
 ///
 /// - `application/x-www-form-urlencoded` (also assumed for a body without a Content-Type
 ///   that looks like `name=value&...`): each name and each value, still encoded;
@@ -19,22 +34,24 @@ use serde_json::Value;
 /// - `multipart/form-data`: each part's field name and file name, and the content of parts
 ///   that are not binary files;
 /// - anything else textual (XML, plain text, unknown): the whole body once.
-pub fn for_each_text_field(content_type: Option<&str>, body: &[u8], mut f: impl FnMut(&str)) {
+pub fn for_each_field(content_type: Option<&str>, body: &[u8], mut f: impl FnMut(Field, &str)) {
     if body.is_empty() {
         return;
     }
     let media_type = content_type.map(media_type).unwrap_or_default();
     let text = text_of(body);
+    if media_type == "multipart/form-data" {
+        if let Some(boundary) = content_type.and_then(boundary) {
+            return multipart_fields(body, boundary, &mut f);
+        }
+    }
+    let mut text_field = |text: &str| f(Field::Text, text);
     match media_type.as_str() {
-        "application/x-www-form-urlencoded" => form_fields(&text, &mut f),
-        "multipart/form-data" => match content_type.and_then(boundary) {
-            Some(boundary) => multipart_fields(body, boundary, &mut f),
-            None => f(&text),
-        },
-        json if json.ends_with("json") => json_fields(body, &text, &mut f),
-        "" if looks_like_form(&text) => form_fields(&text, &mut f),
+        "application/x-www-form-urlencoded" => form_fields(&text, &mut text_field),
+        json if json.ends_with("json") => json_fields(body, &text, &mut text_field),
+        "" if looks_like_form(&text) => form_fields(&text, &mut text_field),
         _ if is_binary(&media_type) => {}
-        _ => f(&text),
+        _ => text_field(&text),
     }
 }
 
@@ -137,7 +154,7 @@ fn boundary(content_type: &str) -> Option<&str> {
     })
 }
 
-fn multipart_fields(body: &[u8], boundary: &str, f: &mut impl FnMut(&str)) {
+fn multipart_fields(body: &[u8], boundary: &str, f: &mut impl FnMut(Field, &str)) {
     let delimiter = format!("--{boundary}");
     let text = text_of(body);
     for part in text.split(delimiter.as_str()).skip(1) {
@@ -149,7 +166,7 @@ fn multipart_fields(body: &[u8], boundary: &str, f: &mut impl FnMut(&str)) {
 }
 
 /// One part: its headers up to the first blank line, then its content.
-fn multipart_part(part: &str, f: &mut impl FnMut(&str)) {
+fn multipart_part(part: &str, f: &mut impl FnMut(Field, &str)) {
     let part = part
         .strip_prefix("\r\n")
         .or_else(|| part.strip_prefix('\n'))
@@ -173,9 +190,9 @@ fn multipart_part(part: &str, f: &mut impl FnMut(&str)) {
             continue;
         };
         if name.trim().eq_ignore_ascii_case("content-disposition") {
-            for (parameter, parameter_value) in disposition_parameters(value) {
-                is_file |= parameter == "filename";
-                f(parameter_value);
+            for (field, parameter_value) in disposition_parameters(value) {
+                is_file |= field == Field::FileName;
+                f(field, parameter_value);
             }
         } else if name.trim().eq_ignore_ascii_case("content-type") {
             part_type = media_type(value);
@@ -183,19 +200,22 @@ fn multipart_part(part: &str, f: &mut impl FnMut(&str)) {
     }
     let binary_file = is_file && is_binary(&part_type);
     if !binary_file && !content.is_empty() {
-        f(content);
+        f(Field::Text, content);
     }
 }
 
 /// The `name` and `filename` parameters of a Content-Disposition value.
-fn disposition_parameters(value: &str) -> impl Iterator<Item = (&'static str, &str)> {
+fn disposition_parameters(value: &str) -> impl Iterator<Item = (Field, &str)> {
     value.split(';').filter_map(|parameter| {
         let (name, value) = parameter.split_once('=')?;
         let value = value.trim().trim_matches('"');
-        match name.trim().to_ascii_lowercase().as_str() {
-            "name" => Some(("name", value)),
-            "filename" => Some(("filename", value)),
-            _ => None,
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("name") {
+            Some((Field::Text, value))
+        } else if name.eq_ignore_ascii_case("filename") {
+            Some((Field::FileName, value))
+        } else {
+            None
         }
     })
 }
@@ -247,6 +267,25 @@ mod tests {
             body,
             &["note", "hello", "file", "../shell.php"],
         );
+    }
+
+    #[test]
+    fn only_multipart_file_names_are_file_names() {
+        let body = b"--XX\r\nContent-Disposition: form-data; NAME=\"up\"; FileName=\".htaccess\"\r\n\r\nAddType x\r\n--XX--\r\n";
+        let mut names = Vec::new();
+        for_each_field(
+            Some("multipart/form-data; boundary=XX"),
+            body,
+            |field, text| {
+                if field == Field::FileName {
+                    names.push(text.to_string());
+                }
+            },
+        );
+        assert_eq!(names, [".htaccess"]);
+        for_each_field(None, b"filename=.htaccess", |field, _| {
+            assert_eq!(field, Field::Text);
+        });
     }
 
     #[test]

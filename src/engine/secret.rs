@@ -53,8 +53,13 @@ pub(super) fn names_restricted_upload(
             .get_all(name)
             .iter()
             .filter_map(|value| value.to_str().ok())
-            .any(|value| uploads.matches(&decoded(value, PlusSign::Literal)))
+            .any(|value| is_restricted_upload(uploads, value))
     })
+}
+
+/// True when `file_name`, from a header or a multipart body, names a restricted file.
+pub(super) fn is_restricted_upload(uploads: &UploadNames, file_name: &str) -> bool {
+    uploads.matches(&decoded(file_name, PlusSign::Literal))
 }
 
 /// True when a segment of `path` is a hidden name: one dot, then something other than a dot,

@@ -378,6 +378,31 @@ fn a_secret_file_reaches_the_strong_points_at_once() {
 }
 
 #[test]
+fn walking_wordpress_author_numbers_adds_up_like_distinct_danger_paths() {
+    let policy = shipped("policy.yaml");
+    let mut steps: Vec<Step> = ["/?author=1", "/?author=2", "/?author=3", "/?author=4"]
+        .into_iter()
+        .zip(1..)
+        .map(|(target, n)| step(n * 2_000, target, 301).expect(Action::Allow, n as u32 * 10))
+        .collect();
+    steps.push(step(10_000, "/?author=5", 404).expect(Action::Tarpit, 50));
+    // The same number again and again is one lookup; a name, or a search, is not a lookup.
+    let visitor = [
+        (0, "/?author=1", 301),
+        (3_000, "/?author=1", 301),
+        (6_000, "/?author=jane", 200),
+        (9_000, "/?s=author=2", 200),
+    ];
+    steps.extend(visitor.into_iter().map(|(at_ms, target, status)| {
+        step(at_ms, target, status)
+            .from("198.51.100.7")
+            .expect(Action::Allow, 10)
+    }));
+    steps.sort_by_key(|step| step.at_ms);
+    check(&policy, &steps);
+}
+
+#[test]
 fn a_signal_removed_from_the_policy_stops_counting() {
     let with = policy(
         "block_at: 100\nlists: { danger_paths: LISTS/danger-paths.txt }\n\

@@ -251,3 +251,37 @@ async fn a_body_borne_attack_is_blocked_and_clean_bodies_are_forwarded_whole() {
         .expect("answered");
     assert_eq!(reply.status(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_named_like_server_configuration_is_held_back() {
+    let proxy = TestProxy::with_shipped_policy("policy.yaml", "");
+    let multipart = |file_name: &str| {
+        format!(
+            "--XB\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"{file_name}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\nAddHandler x\r\n--XB--\r\n"
+        )
+    };
+    let upload = |client: reqwest::Client, file_name: &str| {
+        client
+            .post(proxy.url("/upload"))
+            .header("Content-Type", "multipart/form-data; boundary=XB")
+            .body(multipart(file_name))
+            .send()
+    };
+    let photo = upload(client_from("127.0.0.27"), "holiday.jpg")
+        .await
+        .expect("answered");
+    assert_ne!(photo.status(), 429);
+    assert_ne!(photo.status(), 403);
+    let seen = proxy.demo.requests();
+
+    let config = upload(client_from("127.0.0.28"), ".htaccess")
+        .await
+        .expect("answered");
+    assert_eq!(config.status(), 429, "tarpitted on its first request");
+    assert_eq!(
+        proxy.demo.requests(),
+        seen,
+        "the upload never reached the upstream"
+    );
+}
