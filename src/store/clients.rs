@@ -4,9 +4,11 @@
 //!
 //! Each slot is the pointer to its record and nothing else: the key and the last-seen time
 //! are read from the record itself, so a tracked client costs its record, one pointer and a
-//! control byte. There is no recency list to keep: when a shard is full, one pass over it
-//! picks the least valuable eighth (plain clients before those with points or a ban, oldest
-//! first) and drops them together, and idle records go in a sweep on the engine's clock.
+//! control byte. There is no recency list to keep: when the table is full, the shard a new
+//! client falls in picks its least valuable eighth in one pass (plain clients before those
+//! with points or a ban, oldest first) and drops them together. A shard's records are a
+//! random sample of all of them, so that is close to dropping the least valuable of the whole
+//! table. Idle records go in a sweep on the engine's clock.
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
@@ -32,8 +34,6 @@ const EVICT_FRACTION: usize = 8;
 #[repr(align(64))]
 struct Shard {
     records: RwLock<HashTable<Arc<ClientRecord>>>,
-    /// The most records this shard holds; the shards' capacities add up to the table's.
-    capacity: usize,
     /// When this shard last dropped its idle records (seconds).
     swept_secs: AtomicU32,
 }
@@ -41,6 +41,9 @@ struct Shard {
 /// The bounded table of client records.
 pub struct ClientTable {
     shards: Box<[Shard]>,
+    /// Records kept, counted as they come and go, so the bound holds across shards.
+    len: AtomicU64,
+    capacity: u64,
     idle_secs: u32,
     hasher: foldhash::fast::RandomState,
     evictions: AtomicU64,
@@ -54,15 +57,15 @@ impl ClientTable {
             .div_ceil(RECORDS_PER_SHARD)
             .next_power_of_two()
             .min(MAX_SHARDS);
-        let (each, extra) = (capacity / shards, capacity % shards);
         ClientTable {
             shards: (0..shards)
-                .map(|index| Shard {
+                .map(|_| Shard {
                     records: RwLock::new(HashTable::new()),
-                    capacity: (each + u64::from(index < extra)) as usize,
                     swept_secs: AtomicU32::new(0),
                 })
                 .collect(),
+            len: AtomicU64::new(0),
+            capacity,
             idle_secs: idle_secs.max(1),
             hasher: foldhash::fast::RandomState::default(),
             evictions: AtomicU64::new(0),
@@ -87,7 +90,7 @@ impl ClientTable {
     }
 
     /// The record of `key`; when there is none, `make` builds it and it is kept, making room
-    /// first if its shard is full. `now_ms` is the engine's clock, for the idle sweep.
+    /// first if the table is full. `now_ms` is the engine's clock, for the idle sweep.
     pub fn get_or_insert(
         &self,
         key: IpAddr,
@@ -107,16 +110,25 @@ impl ClientTable {
         }
         let now_secs = secs(now_ms);
         self.sweep_if_due(shard, &mut records, now_secs);
-        if records.len() >= shard.capacity {
-            self.evict(&mut records, now_secs);
+        if self.len.fetch_add(1, Ordering::AcqRel) >= self.capacity
+            && self.evict(&mut records, now_secs) == 0
+        {
+            // The table is full and this shard holds nothing to drop (every record hashed
+            // to other shards, which a random hash makes all but impossible): serve the
+            // client untracked rather than break the bound.
+            self.len.fetch_sub(1, Ordering::AcqRel);
+            return fresh;
         }
         records.insert_unique(hash, Arc::clone(&fresh), |record| self.hash(record.key()));
         fresh
     }
 
-    /// Drops the least valuable eighth of a full shard: plain clients before those with
-    /// points or a running ban, and among them the longest unseen first.
-    fn evict(&self, records: &mut HashTable<Arc<ClientRecord>>, now_secs: u32) {
+    /// Drops the least valuable eighth of a shard: plain clients before those with points or
+    /// a running ban, and among them the longest unseen first. Returns how many went.
+    fn evict(&self, records: &mut HashTable<Arc<ClientRecord>>, now_secs: u32) -> u64 {
+        if records.is_empty() {
+            return 0;
+        }
         let wanted = (records.len() / EVICT_FRACTION).max(1);
         let now_ms = u64::from(now_secs) * 1000;
         let rank = |record: &ClientRecord| {
@@ -142,7 +154,9 @@ impl ClientTable {
             true
         });
         let dropped = (wanted - ties) as u64;
+        self.len.fetch_sub(dropped, Ordering::AcqRel);
         self.evictions.fetch_add(dropped, Ordering::Relaxed);
+        dropped
     }
 
     /// Drops a shard's idle records when its last sweep is an eighth of the idle time ago.
@@ -159,7 +173,10 @@ impl ClientTable {
         }
         shard.swept_secs.store(now_secs, Ordering::Relaxed);
         let idle = self.idle_secs;
+        let before = records.len();
         records.retain(|record| now_secs.saturating_sub(record.last_seen_secs()) < idle);
+        let dropped = (before - records.len()) as u64;
+        self.len.fetch_sub(dropped, Ordering::AcqRel);
     }
 
     /// Drops idle records from every shard whose sweep is due; for a timer off the request
@@ -182,10 +199,7 @@ impl ClientTable {
 
     /// Records kept now.
     pub fn len(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|shard| shard.records.read().len() as u64)
-            .sum()
+        self.len.load(Ordering::Acquire).min(self.capacity)
     }
 
     /// Records dropped for lack of room since the table was made.
@@ -227,6 +241,25 @@ mod tests {
         assert!(most <= 10_000, "held {most}");
         assert!(table.len() > 8_000, "kept only {}", table.len());
         assert_eq!(table.evictions(), 100_000 - table.len());
+    }
+
+    #[test]
+    fn workers_adding_at_once_keep_the_bound_and_the_count() {
+        let table = ClientTable::new(10_000, 3600);
+        std::thread::scope(|scope| {
+            for worker in 0..4 {
+                let table = &table;
+                scope.spawn(move || {
+                    for i in 0..30_000 {
+                        add(table, worker * 1_000_000 + i, START_MS + u64::from(i));
+                    }
+                });
+            }
+        });
+        let held: usize = table.shards.iter().map(|s| s.records.read().len()).sum();
+        assert!(held <= 10_000, "held {held}");
+        assert_eq!(table.len(), held as u64);
+        assert_eq!(table.evictions(), 120_000 - held as u64);
     }
 
     #[test]
@@ -296,12 +329,18 @@ mod tests {
     }
 
     #[test]
-    fn the_shards_capacities_add_up_to_the_capacity_asked_for() {
-        for asked in [1, 3, 100, 4095, 4097, 100_000, 1_000_000] {
-            let table = ClientTable::new(asked, 60);
-            let total: usize = table.shards.iter().map(|shard| shard.capacity).sum();
-            assert_eq!(total as u64, asked);
-            assert!(table.shards.iter().all(|shard| shard.capacity > 0));
+    fn the_table_fills_to_its_capacity_before_it_evicts() {
+        for capacity in [1, 3, 4097, 100_000] {
+            let table = ClientTable::new(capacity, 3600);
+            for i in 0..capacity as u32 {
+                add(&table, i, START_MS);
+            }
+            let held: usize = table.shards.iter().map(|s| s.records.read().len()).sum();
+            assert_eq!((held as u64, table.evictions()), (capacity, 0));
+            add(&table, capacity as u32, START_MS);
+            let held: usize = table.shards.iter().map(|s| s.records.read().len()).sum();
+            assert!(held as u64 <= capacity && table.evictions() > 0);
+            assert_eq!(table.len(), held as u64);
         }
     }
 }
