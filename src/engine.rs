@@ -9,6 +9,7 @@
 
 mod bans;
 pub mod facts;
+mod memo;
 mod observe;
 pub mod record;
 mod secret;
@@ -24,9 +25,10 @@ use crate::detect::payload::{Location, PayloadSet};
 use crate::policy::Policy;
 use crate::store::{Store, StoreLimits};
 pub use facts::RequestFacts;
+use memo::CleanTexts;
 use observe::{evidence_of, is_foreign_referer, is_proxy_probe, scan_payloads, trim_path};
 use record::{hash32, secs, ClientRecord, Remembered};
-use secret::{is_restricted_upload, is_secret_request, names_restricted_upload};
+use secret::{is_restricted_upload, is_secret_path, names_restricted_upload, query_names_secret};
 pub use signal::{Category, Severity, Signal};
 pub use verdict::{Action, Decision, Learned, Outcome, Reason, RefId, Verdict};
 
@@ -79,8 +81,25 @@ pub struct Engine {
     store: Store,
     sequence: AtomicU64,
     /// Keys the hash a record remembers a clean User-Agent or cookie by (see
-    /// `scan_remembered`).
+    /// `scan_remembered`), and the hash of the shared clean paths and Referers.
     memo_hasher: foldhash::fast::RandomState,
+    /// Paths and Referers found clean under the current policy, for every client.
+    clean: CleanTexts,
+}
+
+/// Tells a path from a Referer with the same text in the shared memo.
+const PATH_MEMO: u64 = 0x7061_7468_0000_0000;
+const REFERER_MEMO: u64 = 0x7265_6665_7265_7200;
+
+/// How a request path on its own counts for `danger_hits`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PathDanger {
+    /// Neither listed nor a secret file.
+    None,
+    /// A listed danger path (an admin panel): points per distinct path.
+    Listed,
+    /// A secret or configuration file, with `strong_points` set: the strong tier at once.
+    Secret,
 }
 
 impl Engine {
@@ -90,6 +109,7 @@ impl Engine {
             store: Store::new(limits),
             sequence: AtomicU64::new(0),
             memo_hasher: foldhash::fast::RandomState::default(),
+            clean: CleanTexts::default(),
         }
     }
 
@@ -302,7 +322,15 @@ impl Engine {
         fired: &mut Fired,
     ) {
         let now_secs = secs(now_ms);
-        let is_static = policy.is_static(request.path);
+        // A path found clean before, for anyone, is neither scanned nor matched again; the
+        // bit kept with it says whether it is a static asset.
+        let path_memo = self.memo_key(policy, request.path) ^ PATH_MEMO;
+        let known_path = self.clean.get(path_memo);
+        let is_static = known_path.unwrap_or_else(|| policy.is_static(request.path));
+        let path_danger = match known_path {
+            None if !is_static => path_danger(policy, request.path),
+            _ => PathDanger::None,
+        };
         if let Some(rule) = &policy.signals.burst {
             if rule.count_static || !is_static {
                 let epoch = window::epoch(now_ms, rule.within, record::BURST_BUCKETS);
@@ -335,17 +363,62 @@ impl Engine {
             let in_cookie = self.scan_remembered(policy, record, cookie, request.cookie, |text| {
                 (payloads.scan(Location::Cookie, text), true)
             });
+            let in_path = match known_path {
+                Some(_) => PayloadSet::new(),
+                None => payloads.scan(Location::Path, request.path),
+            };
+            let in_referer = self.scan_shared(policy, request.referer, REFERER_MEMO, |text| {
+                payloads.scan(Location::Header, text)
+            });
             let found = scan_payloads(payloads, request)
+                .union(in_path)
+                .union(in_referer)
                 .union(in_agent)
                 .union(in_cookie);
             for kind in found.iter() {
                 let signal = Signal::from(kind);
                 fired.push(signal, policy.signals.payload_points[signal.index()]);
             }
+            if known_path.is_none() && in_path.is_empty() && path_danger == PathDanger::None {
+                self.clean.note(path_memo, is_static);
+            }
+        } else if known_path.is_none() && path_danger == PathDanger::None {
+            self.clean.note(path_memo, is_static);
         }
-        if let Some(points) = danger_points(policy, record, request, is_static, now_secs) {
+        let danger = danger_points(policy, record, request, is_static, path_danger, now_secs);
+        if let Some(points) = danger {
             fired.push(Signal::DangerHits, points);
         }
+    }
+
+    /// The keyed hash of `text` and the policy's load id: what the memos remember a clean
+    /// text by, so a reload judges every text again. (The id is hashed with the text, not
+    /// mixed in after: consecutive ids differ in their low bits only.)
+    fn memo_key(&self, policy: &Policy, text: &str) -> u64 {
+        self.memo_hasher.hash_one((policy.load_id, text.as_bytes()))
+    }
+
+    /// Runs `scan` on `text` unless the shared memo knows it clean under this policy, and
+    /// remembers it when the scan finds nothing. For texts that many clients send alike.
+    fn scan_shared(
+        &self,
+        policy: &Policy,
+        text: Option<&str>,
+        salt: u64,
+        scan: impl FnOnce(&str) -> PayloadSet,
+    ) -> PayloadSet {
+        let Some(text) = text else {
+            return PayloadSet::new();
+        };
+        let key = self.memo_key(policy, text) ^ salt;
+        if self.clean.get(key).is_some() {
+            return PayloadSet::new();
+        }
+        let found = scan(text);
+        if found.is_empty() {
+            self.clean.note(key, false);
+        }
+        found
     }
 
     /// Looks for a scanner's name and for payloads in the User-Agent; pushes the scanner
@@ -391,7 +464,7 @@ impl Engine {
         let Some(value) = value else {
             return PayloadSet::new();
         };
-        let memo = self.memo_hasher.hash_one(value.as_bytes()) ^ policy.load_id;
+        let memo = self.memo_key(policy, value);
         if record.is_clean(header, memo) {
             return PayloadSet::new();
         }
@@ -500,25 +573,24 @@ fn danger_points(
     record: &ClientRecord,
     request: &RequestFacts,
     is_static: bool,
+    path: PathDanger,
     now_secs: u32,
 ) -> Option<u16> {
     let rule = policy.signals.danger_hits.as_ref()?;
     if is_static {
         return None;
     }
-    let listed = policy
-        .lists
-        .danger_paths
-        .as_ref()
-        .is_some_and(|paths| paths.matches(request.path));
     let secrets = policy.lists.secret_files.as_ref();
     let uploads = policy.lists.restricted_uploads.as_ref();
     let strong = rule.strong_points.filter(|_| {
-        is_secret_request(secrets, request.path, request.query)
+        path == PathDanger::Secret
+            || request
+                .query
+                .is_some_and(|query| query_names_secret(secrets, query))
             || names_restricted_upload(uploads, request.headers)
     });
     let author = request.query.and_then(author_lookup);
-    if !listed && strong.is_none() && author.is_none() {
+    if path == PathDanger::None && strong.is_none() && author.is_none() {
         return None;
     }
 
@@ -529,6 +601,24 @@ fn danger_points(
     let distinct = record.note_danger_path(probed, fresh);
     let points = (u32::from(rule.points_per_path) * distinct).min(u32::from(rule.max_points));
     Some((points as u16).max(strong.unwrap_or(0)))
+}
+
+/// How `path` alone counts for `danger_hits` (a function of the policy and the path only,
+/// so a path that counts for nothing can be remembered as clean).
+fn path_danger(policy: &Policy, path: &str) -> PathDanger {
+    let Some(rule) = &policy.signals.danger_hits else {
+        return PathDanger::None;
+    };
+    let secrets = policy.lists.secret_files.as_ref();
+    if rule.strong_points.is_some() && is_secret_path(secrets, path) {
+        return PathDanger::Secret;
+    }
+    let listed = policy.lists.danger_paths.as_ref();
+    if listed.is_some_and(|paths| paths.matches(path)) {
+        PathDanger::Listed
+    } else {
+        PathDanger::None
+    }
 }
 
 /// A WordPress author lookup by number (`?author=3`), as a hash of the number: WordPress

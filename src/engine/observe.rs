@@ -31,23 +31,22 @@ const UNSCANNED_HEADERS: &[header::HeaderName] = &[
     header::UPGRADE_INSECURE_REQUESTS,
 ];
 
-/// The payload kinds in the request line and headers but the User-Agent and the Cookie,
-/// which the engine scans on its own (see `Engine::scan_remembered`).
+/// The payload kinds in the query and the headers but those the engine scans on its own:
+/// the path and the Referer (see `Engine::scan_shared`), the User-Agent and the Cookie (see
+/// `Engine::scan_remembered`).
 pub(super) fn scan_payloads(payloads: &PayloadMatcher, request: &RequestFacts) -> PayloadSet {
-    let mut found = payloads.scan(Location::Path, request.path);
-    let mut add = |location, text: Option<&str>| {
-        if let Some(text) = text {
-            found = found.union(payloads.scan(location, text));
-        }
+    let mut found = match request.query {
+        Some(query) => payloads.scan(Location::Query, query),
+        None => PayloadSet::new(),
     };
-    add(Location::Query, request.query);
-    add(Location::Header, request.referer);
     for (name, value) in request.headers.into_iter().flatten() {
         let browser_grammar = name.as_str().starts_with("sec-") || name.as_str() == "priority";
         if browser_grammar || UNSCANNED_HEADERS.contains(name) {
             continue;
         }
-        add(Location::Header, std::str::from_utf8(value.as_bytes()).ok());
+        if let Ok(text) = std::str::from_utf8(value.as_bytes()) {
+            found = found.union(payloads.scan(Location::Header, text));
+        }
     }
     found
 }

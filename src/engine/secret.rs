@@ -27,17 +27,10 @@ const UPLOAD_NAME_HEADERS: [HeaderName; 3] = [
 /// The one dot directory that sites publish on purpose (RFC 8615).
 const WELL_KNOWN: &str = ".well-known";
 
-/// True when the path or a query value asks for a secret or configuration file.
-pub(super) fn is_secret_request(
-    secrets: Option<&PathList>,
-    path: &str,
-    query: Option<&str>,
-) -> bool {
+/// True when the path asks for a secret or configuration file.
+pub(super) fn is_secret_path(secrets: Option<&PathList>, path: &str) -> bool {
     let path = decoded(path, PlusSign::Literal);
-    if has_hidden_segment(&path) || secrets.is_some_and(|list| list.matches(&path)) {
-        return true;
-    }
-    query.is_some_and(|query| query_names_secret(secrets, query))
+    has_hidden_segment(&path) || secrets.is_some_and(|list| list.matches(&path))
 }
 
 /// True when an upload-name header names a restricted file.
@@ -77,7 +70,7 @@ pub(super) fn has_hidden_segment(path: &str) -> bool {
 /// True when a query value names a secret file. Only a value that reads as one file name or
 /// path counts: a search for a sentence that mentions `.sql` is not a request for a dump. A
 /// hidden segment counts only after a slash, since a search for `.net` is ordinary.
-fn query_names_secret(secrets: Option<&PathList>, query: &str) -> bool {
+pub(super) fn query_names_secret(secrets: Option<&PathList>, query: &str) -> bool {
     let mut value = String::new();
     query.split(['&', ';']).any(|pair| {
         let raw = pair.split_once('=').map_or(pair, |(_, value)| value);
@@ -168,7 +161,8 @@ mod tests {
     fn check(cases: &[(&str, Option<&str>, bool)]) {
         let secrets = secrets();
         for (path, query, expected) in cases {
-            let found = is_secret_request(Some(&secrets), path, *query);
+            let found = is_secret_path(Some(&secrets), path)
+                || query.is_some_and(|query| query_names_secret(Some(&secrets), query));
             assert_eq!(found, *expected, "{path} ? {query:?}");
         }
     }

@@ -76,6 +76,23 @@ fn policy(yaml: &str) -> Policy {
     Policy::load(&path).unwrap_or_else(|problems| panic!("{problems}"))
 }
 
+/// A policy from YAML text loaded twice, before and after its list `LIST` changes from
+/// `before` to `after`: a reload, with a new load id. `LISTS/` points at the shipped lists.
+fn reloaded(yaml: &str, before: &str, after: &str) -> (Policy, Policy) {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.txt");
+    let path = dir.path().join("policy.yaml");
+    let yaml = yaml
+        .replace("LISTS", conf("lists").to_str().unwrap())
+        .replace("LIST", list.to_str().unwrap());
+    std::fs::write(&path, yaml).unwrap();
+    let load = |entries: &str| {
+        std::fs::write(&list, entries).unwrap();
+        Policy::load(&path).unwrap_or_else(|problems| panic!("{problems}"))
+    };
+    (load(before), load(after))
+}
+
 /// Runs `steps` through one engine and checks each verdict; returns the engine.
 fn check(policy: &Policy, steps: &[Step]) -> Engine {
     let engine = Engine::new(StoreLimits::default());
@@ -543,22 +560,13 @@ fn requests_to_relay_elsewhere_fire_proxy_probe() {
 /// judges it afresh, and a client that changes its User-Agent is scanned at once.
 #[test]
 fn a_clean_user_agent_is_remembered_only_under_its_policy() {
-    let dir = tempfile::tempdir().unwrap();
-    let agents = dir.path().join("agents.txt");
-    let lists = conf("lists");
-    let yaml = format!(
-        "block_at: 100\nlists: {{ bad_user_agents: {agents}, web_shells: {lists}/web-shells.txt, \
-         system_files: {lists}/system-files.txt, shell_commands: {lists}/shell-commands.txt }}\n\
-         signals: {{ scanner_user_agent: {{ points: 60 }}, command_injection: {{ points: 100 }} }}\n",
-        agents = agents.display(),
-        lists = lists.display(),
+    let (before, after) = reloaded(
+        "block_at: 100\nlists: { bad_user_agents: LIST, web_shells: LISTS/web-shells.txt, \
+         system_files: LISTS/system-files.txt, shell_commands: LISTS/shell-commands.txt }\n\
+         signals: { scanner_user_agent: { points: 60 }, command_injection: { points: 100 } }\n",
+        "sqlmap\n",
+        "sqlmap\nsneakybrowser\n",
     );
-    let path = dir.path().join("policy.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    std::fs::write(&agents, "sqlmap\n").unwrap();
-    let before = Policy::load(&path).unwrap_or_else(|problems| panic!("{problems}"));
-    std::fs::write(&agents, "sqlmap\nsneakybrowser\n").unwrap();
-    let after = Policy::load(&path).unwrap_or_else(|problems| panic!("{problems}"));
 
     let sneaky = "Mozilla/5.0 (X11; Linux x86_64) SneakyBrowser/1.0";
     let engine = check(
@@ -602,4 +610,32 @@ fn a_remembered_clean_cookie_does_not_hide_the_next_one() {
         "a changed cookie is scanned"
     );
     assert_ne!(outcome.fired & (1 << Signal::SqlInjection.index()), 0);
+}
+
+#[test]
+fn a_path_found_clean_for_one_client_is_judged_again_after_a_reload() {
+    let (before, after) = reloaded(
+        "block_at: 100\nlists: { danger_paths: LIST }\n\
+         signals: { danger_hits: { points_per_path: 10, max_points: 60 } }\n",
+        "/wp-admin\n",
+        "/wp-admin\n/staff-only\n",
+    );
+
+    // The first client finds /staff-only clean; others asking for it share that answer,
+    // and a listed path next to it still counts.
+    let engine = check(
+        &before,
+        &[
+            step(0, "/staff-only", 200).expect(Action::Allow, 0),
+            step(1, "/staff-only", 200)
+                .from("198.51.100.7")
+                .expect(Action::Allow, 0),
+            step(2, "/wp-admin", 200)
+                .from("198.51.100.7")
+                .expect(Action::Allow, 10),
+        ],
+    );
+    let request = RequestFacts::new("192.0.2.44".parse().unwrap(), "GET", "/staff-only");
+    let outcome = engine.on_request(&after, &request, 3_000);
+    assert_eq!(outcome.verdict.score, 10, "the reloaded list is applied");
 }
