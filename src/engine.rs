@@ -3,9 +3,9 @@
 //!
 //! The engine does no IO. It reads no clock, socket, file or environment variable: the
 //! proxy, the log replay and the tests call it with real time, log time and virtual time, and
-//! get the same decisions. Ordinary requests cost a cache lookup and a few atomic operations;
-//! allocation, locking and anything worth logging happen only when a signal fires or a
-//! verdict changes.
+//! get the same decisions. Ordinary requests cost a table lookup (a shard's read lock, held
+//! for one probe) and a few atomic operations; allocation, exclusive locks and anything worth
+//! logging happen only for a new client, or when a signal fires or a verdict changes.
 
 mod bans;
 pub mod facts;
