@@ -209,7 +209,8 @@ pub async fn run(lab: &mut Lab, upstream: SocketAddr, plan: &Plan) -> anyhow::Re
     Ok(trials)
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+/// The median of `values` (NaN when there are none).
+pub fn median(mut values: Vec<f64>) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }

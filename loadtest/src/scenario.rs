@@ -9,6 +9,7 @@
 //! - `reload`: benign load while the policy is reloaded, by file and by the admin API.
 //! - `upgrade`: benign load across a zero-downtime upgrade; bans must survive it (upgrade.rs).
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -493,16 +494,34 @@ async fn tarpit(
 /// Waits until `rapsheet_tarpits_held` reaches `held`, for at most `limit`; returns the last
 /// value seen.
 async fn wait_for_held(rapsheet: &rapsheet::Running, held: u64, limit: Duration) -> f64 {
+    wait_for_tarpits(rapsheet, |seen| seen >= held as f64, limit).await
+}
+
+/// Waits until no tarpit is held, for at most `limit`; returns the last value seen.
+async fn wait_for_released(rapsheet: &rapsheet::Running, limit: Duration) -> f64 {
+    wait_for_tarpits(rapsheet, |seen| seen <= 0.0, limit).await
+}
+
+/// Polls `rapsheet_tarpits_held` until `done` says so or `limit` passes; the last value.
+async fn wait_for_tarpits(
+    rapsheet: &rapsheet::Running,
+    done: impl Fn(f64) -> bool,
+    limit: Duration,
+) -> f64 {
     let until = Instant::now() + limit;
     loop {
         let text = rapsheet.metrics().await.unwrap_or_default();
         let seen = metric(&text, "rapsheet_tarpits_held").unwrap_or(0.0);
-        if seen >= held as f64 || Instant::now() >= until {
+        if done(seen) || Instant::now() >= until {
             return seen;
         }
         sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Idle and held measurements alternate this many times per level, so the machine's drift
+/// falls on both sides; the ratio reported is the median of the rounds' ratios.
+const TARPIT_ROUNDS: u64 = 3;
 
 async fn tarpit_level(
     lab: &mut Lab,
@@ -510,7 +529,7 @@ async fn tarpit_level(
     upstream: SocketAddr,
     held: u64,
 ) -> anyhow::Result<Value> {
-    // Long enough that nobody leaves the tarpit before the measurement ends.
+    // Long enough that nobody leaves the tarpit before a round's measurement ends.
     let hold = settings.duration * 2 + Duration::from_secs(60);
     let options = Options {
         threads: settings.threads,
@@ -526,57 +545,72 @@ async fn tarpit_level(
     let pid = rapsheet.server.pid();
     let listen = rapsheet.files.listen;
     benign_for(listen, settings, Duration::from_secs(3)).await;
-    let (idle_stats, idle_elapsed) = benign_for(listen, settings, settings.duration).await;
     let idle_rss = procstat::rss_bytes(pid);
 
-    let ramp = Duration::from_millis(held.max(1) * 1000 / 2000);
-    let group = Group {
-        connections: held as usize,
-        workload: Workload::Tarpit {
-            sources: "127.96.0.0/12"
-                .parse::<Block>()
-                .map_err(anyhow::Error::msg)?,
-            count: held,
-            next: Counter::default(),
-        },
-        ramp,
-    };
-    let holders = load::start(
-        group,
-        &load_settings(listen, settings),
-        Instant::now() + hold,
-        &Tracks::default(),
-    );
-    let reached = wait_for_held(&rapsheet, held, ramp + Duration::from_secs(60)).await;
-    let held_rss_before = procstat::rss_bytes(pid);
-    let (held_stats, held_elapsed) = benign_for(listen, settings, settings.duration).await;
-    let still_held = wait_for_held(&rapsheet, held, Duration::ZERO).await;
-    let held_rss = procstat::rss_bytes(pid).max(held_rss_before);
-    holders.stop();
-    let holder_stats = holders.finish().await;
-
-    let idle_rate = idle_stats.responses() as f64 / idle_elapsed.as_secs_f64();
-    let held_rate = held_stats.responses() as f64 / held_elapsed.as_secs_f64();
-    let extra_mb = mb(held_rss.saturating_sub(idle_rss));
+    let mut rounds = Vec::new();
+    let mut ratios = Vec::new();
+    let mut held_rss = 0;
     let mut checks_failed = Vec::new();
-    if reached < held as f64 {
-        checks_failed.push("not every client was held");
+    for round in 0..TARPIT_ROUNDS {
+        let (idle_stats, idle_elapsed) = benign_for(listen, settings, settings.duration).await;
+        // Fresh addresses every round: last round's holders may still carry their points.
+        let ramp = Duration::from_millis(held.max(1) * 1000 / 2000);
+        let group = Group {
+            connections: held as usize,
+            workload: Workload::Tarpit {
+                sources: "127.96.0.0/12"
+                    .parse::<Block>()
+                    .map_err(anyhow::Error::msg)?,
+                count: (round + 1) * held,
+                next: Counter::new(Cell::new(round * held)),
+            },
+            ramp,
+        };
+        let holders = load::start(
+            group,
+            &load_settings(listen, settings),
+            Instant::now() + hold,
+            &Tracks::default(),
+        );
+        let reached = wait_for_held(&rapsheet, held, ramp + Duration::from_secs(60)).await;
+        let (held_stats, held_elapsed) = benign_for(listen, settings, settings.duration).await;
+        let still_held = wait_for_held(&rapsheet, held, Duration::ZERO).await;
+        held_rss = held_rss.max(procstat::rss_bytes(pid));
+        holders.stop();
+        let holder_stats = holders.finish().await;
+        let released = wait_for_released(&rapsheet, Duration::from_secs(30)).await;
+
+        let idle_rate = idle_stats.responses() as f64 / idle_elapsed.as_secs_f64();
+        let held_rate = held_stats.responses() as f64 / held_elapsed.as_secs_f64();
+        ratios.push(held_rate / idle_rate);
+        if reached < held as f64 {
+            checks_failed.push(format!("round {round}: not every client was held"));
+        }
+        if benign_failures(&held_stats) + benign_failures(&idle_stats) > 0 {
+            checks_failed.push(format!(
+                "round {round}: benign requests failed or were refused"
+            ));
+        }
+        rounds.push(json!({
+            "rapsheet_tarpits_held_reached": reached,
+            "rapsheet_tarpits_held_after_measurement": still_held,
+            "rapsheet_tarpits_held_after_release": released,
+            "benign_idle": idle_stats.summary(idle_elapsed),
+            "benign_while_held": held_stats.summary(held_elapsed),
+            "benign_throughput_ratio": held_rate / idle_rate,
+            "holders": holder_stats.summary(hold),
+        }));
     }
-    if benign_failures(&held_stats) > 0 {
-        checks_failed.push("benign requests failed or were refused");
-    }
+    let extra_mb = mb(held_rss.saturating_sub(idle_rss));
     Ok(json!({
         "held": held,
-        "rapsheet_tarpits_held_reached": reached,
-        "rapsheet_tarpits_held_after_measurement": still_held,
         "idle_rss_mb": mb(idle_rss),
         "held_rss_mb": mb(held_rss),
         "extra_mb": extra_mb,
         "extra_kb_per_held": extra_mb * 1024.0 / held.max(1) as f64,
-        "benign_idle": idle_stats.summary(idle_elapsed),
-        "benign_while_held": held_stats.summary(held_elapsed),
-        "benign_throughput_ratio": held_rate / idle_rate,
-        "holders": holder_stats.summary(hold),
+        "benign_throughput_ratios": ratios,
+        "benign_throughput_ratio": crate::compare::median(ratios.clone()),
+        "rounds": rounds,
         "checks_failed": checks_failed,
     }))
 }
