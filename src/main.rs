@@ -16,6 +16,12 @@ use rapsheet::policy::Policy;
 use rapsheet::replay::logline::LogFormat;
 use rapsheet::yaml::Problems;
 
+/// jemalloc, not glibc's malloc: after thousands of held tarpits are let go, glibc's free
+/// lists are so fragmented that `malloc` alone took a third of the CPU of every request that
+/// followed (BENCHMARKS.md, "Tarpit"); jemalloc's size classes keep that cost flat.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// An edge reverse proxy that keeps a rap sheet on every client and blocks abuse as it
 /// happens.
 #[derive(Parser)]

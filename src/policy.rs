@@ -133,6 +133,19 @@ pub struct Tarpit {
     pub interval: Duration,
     /// Tarpits held at once before clients get a plain 403 instead.
     pub max_held: usize,
+    /// Dripped chunks per second over all held tarpits: with more held than
+    /// `max_drips_per_second × interval`, each one drips less often, so holding costs the
+    /// proxy a bounded share of its CPU whatever the number held.
+    pub max_drips_per_second: u32,
+}
+
+impl Tarpit {
+    /// The time between drips with `held` tarpits held: the configured interval, stretched
+    /// so that all of them together drip at most `max_drips_per_second` times a second.
+    pub fn drip_interval(&self, held: usize) -> Duration {
+        let spread = Duration::from_secs(held as u64) / self.max_drips_per_second.max(1);
+        self.interval.max(spread)
+    }
 }
 
 /// One level of the 404 ratio signal.

@@ -5,6 +5,10 @@
 //! (rapsheet, nginx, nginx with ModSecurity) on loopback ports, pinned to the other CPU.
 //! Every run stops by itself after its duration. See loadtest/README.md.
 
+/// rapsheet's own allocator (see its main.rs), so `fill` measures what rapsheet would use.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod addr;
 mod compare;
 mod fill;

@@ -215,11 +215,14 @@ impl<'a> PolicyReader<'a> {
     fn tarpit(&mut self) -> Tarpit {
         let config = self.section::<TarpitConfig>("tarpit").unwrap_or_default();
         let max_held = self.in_range("tarpit.max_held", config.max_held, 0, 1_000_000);
+        let drips = config.max_drips_per_second;
+        let max_drips = self.in_range("tarpit.max_drips_per_second", drips, 1, 1_000_000);
         Tarpit {
             style: config.style,
             duration: self.positive("tarpit.duration", config.duration.0),
             interval: self.positive("tarpit.interval", config.interval.0),
             max_held: max_held.unwrap_or(0) as usize,
+            max_drips_per_second: max_drips.unwrap_or(2000) as u32,
         }
     }
 

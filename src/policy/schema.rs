@@ -122,6 +122,8 @@ pub struct TarpitConfig {
     pub interval: Span,
     /// Tarpits held at once, over all clients; past it a plain 403.
     pub max_held: i64,
+    /// Dripped chunks per second over all held tarpits; more held stretch the interval.
+    pub max_drips_per_second: i64,
 }
 
 impl Default for TarpitConfig {
@@ -131,6 +133,7 @@ impl Default for TarpitConfig {
             duration: Span(Duration::from_secs(20)),
             interval: Span(Duration::from_secs(1)),
             max_held: 2000,
+            max_drips_per_second: 2000,
         }
     }
 }

@@ -183,3 +183,25 @@ fn client_keys_and_subnets() {
     assert!(!policy.is_static("/blog/2024.post/"));
     assert!(!policy.is_static("/wp-login.php"));
 }
+
+#[test]
+fn many_held_tarpits_drip_less_often_and_the_budget_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.yaml");
+    let yaml = "tarpit: { interval: 1s, max_drips_per_second: 2000 }\n";
+    std::fs::write(&path, yaml).unwrap();
+    let policy = Policy::load(&path).unwrap_or_else(|problems| panic!("{problems}"));
+    let tarpit = &policy.tarpit;
+    assert_eq!(tarpit.drip_interval(0), Duration::from_secs(1));
+    assert_eq!(tarpit.drip_interval(2000), Duration::from_secs(1));
+    assert_eq!(tarpit.drip_interval(3000), Duration::from_millis(1500));
+    assert_eq!(tarpit.drip_interval(10_000), Duration::from_secs(5));
+    check(
+        "tarpit:\n  max_drips_per_second: 0\n",
+        &[(
+            Some(2),
+            "tarpit.max_drips_per_second",
+            "must be between 1 and 1000000, got 0",
+        )],
+    );
+}

@@ -76,6 +76,8 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(250);
 
 /// Answers 429 at once, then drips the body a byte per interval for the tarpit's duration,
 /// ending with a short explanation. The body is chunked, so every byte is flushed as written.
+/// The interval stretches when so many are held that their drips would pass the policy's
+/// `max_drips_per_second` (each drip is a timer, a wake-up and a write).
 ///
 /// # Errors
 ///
@@ -94,11 +96,13 @@ pub async fn drip(session: &mut Session, tarpit: &Tarpit, slot: &TarpitSlot) -> 
         .write_response_body(Some(Bytes::from_static(b" ")), false)
         .await?;
 
-    let chunks = (tarpit.duration.as_millis() / tarpit.interval.as_millis().max(1)).max(1);
-    for _ in 0..chunks {
-        if !pause(session, shutdown.as_mut(), tarpit.interval).await {
+    let mut left = tarpit.duration;
+    while !left.is_zero() {
+        let wait = tarpit.drip_interval(slot.budget.held()).min(left);
+        if !pause(session, shutdown.as_mut(), wait).await {
             break;
         }
+        left -= wait;
         session
             .write_response_body(Some(Bytes::from_static(b" ")), false)
             .await?;
