@@ -91,6 +91,14 @@ pub struct Engine {
 const PATH_MEMO: u64 = 0x7061_7468_0000_0000;
 const REFERER_MEMO: u64 = 0x7265_6665_7265_7200;
 
+/// What a request path on its own tells the engine.
+struct PathView {
+    is_static: bool,
+    danger: PathDanger,
+    /// The payload kinds in the path.
+    payloads: PayloadSet,
+}
+
 /// How a request path on its own counts for `danger_hits`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PathDanger {
@@ -322,15 +330,8 @@ impl Engine {
         fired: &mut Fired,
     ) {
         let now_secs = secs(now_ms);
-        // A path found clean before, for anyone, is neither scanned nor matched again; the
-        // bit kept with it says whether it is a static asset.
-        let path_memo = self.memo_key(policy, request.path) ^ PATH_MEMO;
-        let known_path = self.clean.get(path_memo);
-        let is_static = known_path.unwrap_or_else(|| policy.is_static(request.path));
-        let path_danger = match known_path {
-            None if !is_static => path_danger(policy, request.path),
-            _ => PathDanger::None,
-        };
+        let path = self.view_path(policy, request.path);
+        let is_static = path.is_static;
         if let Some(rule) = &policy.signals.burst {
             if rule.count_static || !is_static {
                 let epoch = window::epoch(now_ms, rule.within, record::BURST_BUCKETS);
@@ -363,15 +364,11 @@ impl Engine {
             let in_cookie = self.scan_remembered(policy, record, cookie, request.cookie, |text| {
                 (payloads.scan(Location::Cookie, text), true)
             });
-            let in_path = match known_path {
-                Some(_) => PayloadSet::new(),
-                None => payloads.scan(Location::Path, request.path),
-            };
             let in_referer = self.scan_shared(policy, request.referer, REFERER_MEMO, |text| {
                 payloads.scan(Location::Header, text)
             });
             let found = scan_payloads(payloads, request)
-                .union(in_path)
+                .union(path.payloads)
                 .union(in_referer)
                 .union(in_agent)
                 .union(in_cookie);
@@ -379,15 +376,41 @@ impl Engine {
                 let signal = Signal::from(kind);
                 fired.push(signal, policy.signals.payload_points[signal.index()]);
             }
-            if known_path.is_none() && in_path.is_empty() && path_danger == PathDanger::None {
-                self.clean.note(path_memo, is_static);
-            }
-        } else if known_path.is_none() && path_danger == PathDanger::None {
-            self.clean.note(path_memo, is_static);
         }
-        let danger = danger_points(policy, record, request, is_static, path_danger, now_secs);
+        let danger = danger_points(policy, record, request, is_static, path.danger, now_secs);
         if let Some(points) = danger {
             fired.push(Signal::DangerHits, points);
+        }
+    }
+
+    /// What the path alone tells. A path found clean before, for anyone, is neither scanned
+    /// nor matched again: the shared memo keeps whether it is a static asset with it.
+    fn view_path(&self, policy: &Policy, path: &str) -> PathView {
+        let key = self.memo_key(policy, path) ^ PATH_MEMO;
+        if let Some(is_static) = self.clean.get(key) {
+            return PathView {
+                is_static,
+                danger: PathDanger::None,
+                payloads: PayloadSet::new(),
+            };
+        }
+        let is_static = policy.is_static(path);
+        let danger = if is_static {
+            PathDanger::None
+        } else {
+            path_danger(policy, path)
+        };
+        let payloads = match &policy.lists.payloads {
+            Some(payloads) => payloads.scan(Location::Path, path),
+            None => PayloadSet::new(),
+        };
+        if danger == PathDanger::None && payloads.is_empty() {
+            self.clean.note(key, is_static);
+        }
+        PathView {
+            is_static,
+            danger,
+            payloads,
         }
     }
 

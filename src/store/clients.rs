@@ -109,7 +109,9 @@ impl ClientTable {
             return Arc::clone(record);
         }
         let now_secs = secs(now_ms);
-        self.sweep_if_due(shard, &mut records, now_secs);
+        if self.sweep_due(shard, now_secs) {
+            self.drop_idle(&mut records, now_secs);
+        }
         if self.len.fetch_add(1, Ordering::AcqRel) >= self.capacity
             && self.evict(&mut records, now_secs) == 0
         {
@@ -159,19 +161,20 @@ impl ClientTable {
         dropped
     }
 
-    /// Drops a shard's idle records when its last sweep is an eighth of the idle time ago.
-    fn sweep_if_due(
-        &self,
-        shard: &Shard,
-        records: &mut HashTable<Arc<ClientRecord>>,
-        now_secs: u32,
-    ) {
+    /// True, once, when a shard's last idle sweep is an eighth of the idle time ago; the
+    /// caller sweeps it. Read without the shard's lock, so a timer skips shards not due.
+    fn sweep_due(&self, shard: &Shard, now_secs: u32) -> bool {
         let every = (self.idle_secs / 8).max(1);
         let swept = shard.swept_secs.load(Ordering::Relaxed);
         if now_secs.saturating_sub(swept) < every {
-            return;
+            return false;
         }
         shard.swept_secs.store(now_secs, Ordering::Relaxed);
+        true
+    }
+
+    /// Drops the records of one shard that have been idle for the idle time.
+    fn drop_idle(&self, records: &mut HashTable<Arc<ClientRecord>>, now_secs: u32) {
         let idle = self.idle_secs;
         let before = records.len();
         records.retain(|record| now_secs.saturating_sub(record.last_seen_secs()) < idle);
@@ -180,12 +183,13 @@ impl ClientTable {
     }
 
     /// Drops idle records from every shard whose sweep is due; for a timer off the request
-    /// path, so shards that see no new clients are swept too.
+    /// path, so shards that see no new clients are swept too. Shards not due are not locked.
     pub fn sweep(&self, now_ms: u64) {
         let now_secs = secs(now_ms);
         for shard in self.shards.iter() {
-            let mut records = shard.records.write();
-            self.sweep_if_due(shard, &mut records, now_secs);
+            if self.sweep_due(shard, now_secs) {
+                self.drop_idle(&mut shard.records.write(), now_secs);
+            }
         }
     }
 
