@@ -65,8 +65,9 @@ pub struct Policy {
     pub lists: Lists,
     /// Every file this policy was read from, for the file watcher.
     pub files: Vec<PathBuf>,
-    /// Different at every load: a record's memory of a User-Agent or cookie found clean
-    /// holds only under the policy that found it so (see `ClientRecord::is_clean`).
+    /// Different at every load: a memo of a text found clean (a record's User-Agent and
+    /// cookie, the engine's shared paths and Referers) holds only under the policy that found
+    /// it so.
     pub load_id: u64,
 }
 
