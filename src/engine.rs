@@ -22,12 +22,12 @@ use std::sync::atomic::AtomicU64;
 
 use crate::detect::body::Field;
 use crate::detect::payload::{Location, PayloadSet};
-use crate::policy::Policy;
+use crate::policy::{DangerHits, Policy};
 use crate::store::{Store, StoreLimits};
 pub use facts::RequestFacts;
 use memo::CleanTexts;
 use observe::{evidence_of, is_foreign_referer, is_proxy_probe, scan_payloads, trim_path};
-use record::{hash32, secs, ClientRecord, Remembered};
+use record::{hash32, secs, ClientRecord, DangerPaths, Remembered};
 use secret::{is_restricted_upload, is_secret_path, names_restricted_upload, query_names_secret};
 pub use signal::{Category, Severity, Signal};
 pub use verdict::{Action, Decision, Learned, Outcome, Reason, RefId, Verdict};
@@ -278,6 +278,10 @@ impl Engine {
                 }
             }
         }
+        let missing = missing_danger_points(policy, record, request, outcome.fired, status);
+        if let Some(points) = missing {
+            fired.push(Signal::DangerHits, points);
+        }
         if let Some(points) = policy.signals.redirect_probe {
             let path_hash = hash32(trim_path(request.path));
             match status {
@@ -344,8 +348,17 @@ impl Engine {
         if let Some(rule) = &policy.signals.ua_rotation {
             let agent = hash32(request.user_agent.unwrap_or(""));
             let window_secs = rule.window.as_secs().max(1) as u32;
-            if record.note_agent(agent, now_secs, window_secs) >= rule.distinct {
-                fired.push(Signal::UaRotation, rule.points);
+            let seen = record.note_agent(agent, now_secs, window_secs);
+            if seen.live >= rule.distinct {
+                let rotating = rule.rotating.filter(|rotating| {
+                    let arrivals = record.note_rotation(agent, now_secs, window_secs);
+                    arrivals.agents >= rotating.agents
+                        && f64::from(arrivals.agents)
+                            >= rotating.share * f64::from(arrivals.requests)
+                });
+                let points =
+                    rotating.map_or(rule.points, |rotating| rule.points.max(rotating.points));
+                fired.push(Signal::UaRotation, points);
             }
         }
         if let Some(rule) = &policy.signals.foreign_referer {
@@ -620,10 +633,50 @@ fn danger_points(
     let fresh = record
         .signal(Signal::DangerHits)
         .is_none_or(|state| !state.is_live(now_secs, decay_secs(policy)));
-    let probed = author.unwrap_or_else(|| hash32(trim_path(request.path)));
-    let distinct = record.note_danger_path(probed, fresh);
-    let points = (u32::from(rule.points_per_path) * distinct).min(u32::from(rule.max_points));
-    Some((points as u16).max(strong.unwrap_or(0)))
+    let paths = record.note_danger_path(probed_path(request), fresh);
+    Some(danger_total(rule, paths).max(strong.unwrap_or(0)))
+}
+
+/// The points of `danger_hits` once the site answered `status` to a request that fired it:
+/// with `missing_points` set, a danger path the site does not have (404, 410, 403) counts
+/// those instead of `points_per_path`, since whoever asks for panels a site lacks is hunting
+/// for them, not running the site. `None` when the answer changes nothing.
+fn missing_danger_points(
+    policy: &Policy,
+    record: &ClientRecord,
+    request: &RequestFacts,
+    fired: u16,
+    status: u16,
+) -> Option<u16> {
+    let rule = policy.signals.danger_hits.as_ref()?;
+    rule.missing_points?;
+    let fired_danger = fired & (1 << Signal::DangerHits.index()) != 0;
+    if !fired_danger || !matches!(status, 403 | 404 | 410) {
+        return None;
+    }
+    let paths = record.note_missing_danger_path(probed_path(request))?;
+    Some(danger_total(rule, paths))
+}
+
+/// What a request for a danger path is remembered by: the path, or the number of a
+/// WordPress author lookup.
+fn probed_path(request: &RequestFacts) -> u32 {
+    let author = request.query.and_then(author_lookup);
+    author.unwrap_or_else(|| hash32(trim_path(request.path)))
+}
+
+/// The points of `paths` under `rule`: `points_per_path` for each up to `max_points`, and
+/// with `missing_points` set, those for each missing one on top instead.
+fn danger_total(rule: &DangerHits, paths: DangerPaths) -> u16 {
+    let (counted, missing) = match rule.missing_points {
+        Some(points) => (
+            paths.distinct - paths.missing,
+            u32::from(points) * paths.missing,
+        ),
+        None => (paths.distinct, 0),
+    };
+    let listed = (u32::from(rule.points_per_path) * counted).min(u32::from(rule.max_points));
+    (listed + missing).min(u32::from(u16::MAX)) as u16
 }
 
 /// How `path` alone counts for `danger_hits` (a function of the policy and the path only,

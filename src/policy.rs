@@ -194,6 +194,9 @@ pub struct DangerHits {
     /// Points of one request for a secret or configuration file (`secret_files`, or a path
     /// segment that starts with a dot), at once; `None` leaves those to `points_per_path`.
     pub strong_points: Option<u16>,
+    /// Points for each distinct dangerous path the site answered 404, 410 or 403, in place
+    /// of `points_per_path` and on top of `max_points`; `None` counts them like the rest.
+    pub missing_points: Option<u16>,
 }
 
 /// The parameters of `foreign_referer`.
@@ -214,6 +217,21 @@ pub struct UaRotation {
     pub distinct: u32,
     /// The window.
     pub window: Duration,
+    /// More points for a client that brings a new User-Agent on nearly every request.
+    pub rotating: Option<Rotating>,
+}
+
+/// The parameters of `ua_rotation.rotating`: a client that sends a new User-Agent with nearly
+/// every request, which no group of people behind one address does (each browser fetches a
+/// page and its assets with the same agent), once `ua_rotation` fired.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotating {
+    /// Points when it fires.
+    pub points: u16,
+    /// New User-Agents within the window that fire it.
+    pub agents: u32,
+    /// The least share of the client's requests within the window that brought a new one.
+    pub share: f64,
 }
 
 /// The parameters of `brute_force`.

@@ -22,6 +22,36 @@ pub const AGENT_SLOTS: usize = 4;
 /// Distinct dangerous paths remembered per client; more than any sane `max_points` needs.
 const DANGER_SLOTS: usize = 8;
 
+/// What noting a User-Agent tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentSeen {
+    /// Distinct User-Agents seen within the window, this one included.
+    pub live: u32,
+    /// True when this one was not among those remembered.
+    pub new: bool,
+}
+
+/// Distinct User-Agents and requests within a client's rotation window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrivals {
+    /// Distinct User-Agents.
+    pub agents: u32,
+    /// Requests, those that brought them included.
+    pub requests: u32,
+}
+
+/// The bit of a danger-path slot that marks the path as one the site does not have.
+const MISSING_MARK: u32 = 1 << 31;
+
+/// The distinct dangerous paths a client asked for while `danger_hits` was live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DangerPaths {
+    /// Distinct paths.
+    pub distinct: u32,
+    /// Of those, the ones the site answered 404, 410 or 403.
+    pub missing: u32,
+}
+
 /// Redirected paths remembered per client for the redirect probe.
 const REDIRECT_SLOTS: usize = 4;
 
@@ -77,6 +107,12 @@ struct Detail {
     tarpitted_secs: AtomicU32,
     /// Login attempts, for the brute-force signal.
     attempts: Buckets<ATTEMPT_BUCKETS>,
+    /// `((start secs + 1) << 32) | the client's request count before it` of the window in
+    /// which distinct User-Agents are counted once `ua_rotation` fired, and their count.
+    agent_window: AtomicU64,
+    new_agents: AtomicU32,
+    /// The User-Agents of that window, one bit each by their hash.
+    agent_bits: [AtomicU64; 4],
     evidence: Mutex<EvidenceRing>,
 }
 
@@ -249,9 +285,9 @@ impl ClientRecord {
         self.banned_until_ms.store(0, Ordering::Release);
     }
 
-    /// Remembers the User-Agent `hash` seen at `now_secs` and returns how many distinct ones
-    /// were seen within `window_secs`.
-    pub fn note_agent(&self, hash: u32, now_secs: u32, window_secs: u32) -> u32 {
+    /// Remembers the User-Agent `hash` seen at `now_secs`: how many distinct ones were seen
+    /// within `window_secs`, and whether this one was not among those remembered.
+    pub fn note_agent(&self, hash: u32, now_secs: u32, window_secs: u32) -> AgentSeen {
         let mut live = 0;
         let mut found = false;
         let mut oldest = (u32::MAX, 0);
@@ -278,7 +314,42 @@ impl ClientRecord {
             self.agents[oldest.1].store(pack_agent(hash, now_secs), Ordering::Relaxed);
             live += 1;
         }
-        live
+        AgentSeen { live, new: !found }
+    }
+
+    /// Counts the User-Agent `hash` in a window of `window_secs` that starts with the first
+    /// request counted: how many distinct agents arrived in it, and how many requests the
+    /// client made in it. Agents are told apart by 256 bits of their hash, so an agent that
+    /// comes back (a person behind the same NAT, again) is not new, where the four slots of
+    /// [`ClientRecord::note_agent`] would have forgotten it. Called once `ua_rotation` fired,
+    /// so clients with one browser never pay for it.
+    pub fn note_rotation(&self, hash: u32, now_secs: u32, window_secs: u32) -> Arrivals {
+        let detail = self.detail();
+        let requests = self.requests.load(Ordering::Relaxed);
+        let word = detail.agent_window.load(Ordering::Relaxed);
+        let (start_secs, _) = split_window(word);
+        if word == 0 || now_secs.saturating_sub(start_secs) >= window_secs {
+            let before = requests.wrapping_sub(1);
+            let word = (u64::from(now_secs.saturating_add(1)) << 32) | u64::from(before);
+            detail.agent_window.store(word, Ordering::Relaxed);
+            detail.new_agents.store(0, Ordering::Relaxed);
+            for bits in &detail.agent_bits {
+                bits.store(0, Ordering::Relaxed);
+            }
+        }
+        let bit = (hash >> 8) as usize % 256;
+        let mask = 1u64 << (bit % 64);
+        let seen = detail.agent_bits[bit / 64].fetch_or(mask, Ordering::Relaxed) & mask != 0;
+        let agents = if seen {
+            detail.new_agents.load(Ordering::Relaxed)
+        } else {
+            detail.new_agents.fetch_add(1, Ordering::Relaxed) + 1
+        };
+        let (_, requests_before) = split_window(detail.agent_window.load(Ordering::Relaxed));
+        Arrivals {
+            agents,
+            requests: requests.wrapping_sub(requests_before),
+        }
     }
 
     fn detail(&self) -> &Detail {
@@ -372,26 +443,48 @@ impl ClientRecord {
         live
     }
 
-    /// Adds `path_hash` to the distinct dangerous paths and returns how many there are. The
-    /// set starts over when `fresh` (the signal had expired).
-    pub fn note_danger_path(&self, path_hash: u32, fresh: bool) -> u32 {
+    /// Adds `path_hash` to the distinct dangerous paths and returns how many there are, and
+    /// how many of them the site answered as missing. The set starts over when `fresh` (the
+    /// signal had expired).
+    pub fn note_danger_path(&self, path_hash: u32, fresh: bool) -> DangerPaths {
         let slots = &self.detail().danger_paths;
         if fresh {
             slots
                 .iter()
                 .for_each(|slot| slot.store(0, Ordering::Relaxed));
         }
+        let path_hash = path_hash & !MISSING_MARK;
         for slot in slots {
             match slot.compare_exchange(0, path_hash, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => break,
-                Err(seen) if seen == path_hash => break,
+                Err(seen) if seen & !MISSING_MARK == path_hash => break,
                 Err(_) => continue,
             }
         }
-        slots
+        self.danger_paths()
+    }
+
+    /// Marks `path_hash`, noted before, as a path the site does not have (it answered 404,
+    /// 410 or 403) and returns the counts; `None` when the path is not among those noted.
+    pub fn note_missing_danger_path(&self, path_hash: u32) -> Option<DangerPaths> {
+        let path_hash = path_hash & !MISSING_MARK;
+        let slots = &self.detail.get()?.danger_paths;
+        let slot = slots
             .iter()
-            .filter(|slot| slot.load(Ordering::Relaxed) != 0)
-            .count() as u32
+            .find(|slot| slot.load(Ordering::Relaxed) & !MISSING_MARK == path_hash)?;
+        slot.fetch_or(MISSING_MARK, Ordering::Relaxed);
+        Some(self.danger_paths())
+    }
+
+    fn danger_paths(&self) -> DangerPaths {
+        let slots = &self.detail().danger_paths;
+        slots.iter().fold(DangerPaths::default(), |counts, slot| {
+            let word = slot.load(Ordering::Relaxed);
+            DangerPaths {
+                distinct: counts.distinct + u32::from(word != 0),
+                missing: counts.missing + u32::from(word & MISSING_MARK != 0),
+            }
+        })
     }
 
     /// Remembers that `path_hash` was answered with a redirect.
@@ -489,9 +582,18 @@ impl Default for Detail {
             redirect_next: AtomicU32::new(0),
             tarpitted_secs: AtomicU32::new(0),
             attempts: Buckets::default(),
+            agent_window: AtomicU64::new(0),
+            new_agents: AtomicU32::new(0),
+            agent_bits: std::array::from_fn(|_| AtomicU64::new(0)),
             evidence: Mutex::new(EvidenceRing::default()),
         }
     }
+}
+
+/// The start (secs) and the request count before it of a rotation window. The start is kept
+/// plus one, so that no window, even one starting at 0, reads as none.
+fn split_window(word: u64) -> (u32, u32) {
+    (((word >> 32) as u32).saturating_sub(1), word as u32)
 }
 
 fn pack_agent(hash: u32, now_secs: u32) -> u64 {
@@ -517,12 +619,33 @@ mod tests {
     #[test]
     fn agents_are_counted_within_their_window() {
         let record = ClientRecord::new("192.0.2.1".parse().unwrap(), 0);
-        assert_eq!(record.note_agent(11, 0, 60), 1);
-        assert_eq!(record.note_agent(11, 5, 60), 1);
-        assert_eq!(record.note_agent(13, 10, 60), 2);
-        assert_eq!(record.note_agent(17, 20, 60), 3);
+        let live = |hash, now_secs| record.note_agent(hash, now_secs, 60).live;
+        assert_eq!(live(11, 0), 1);
+        assert_eq!(live(11, 5), 1);
+        assert_eq!(live(13, 10), 2);
+        assert_eq!(live(17, 20), 3);
         // At 65 s the agent last seen at 5 s has aged out.
-        assert_eq!(record.note_agent(17, 65, 60), 2);
+        assert_eq!(live(17, 65), 2);
+        assert!(!record.note_agent(17, 66, 60).new);
+        assert!(record.note_agent(19, 67, 60).new);
+    }
+
+    #[test]
+    fn agents_arriving_are_counted_against_the_requests_of_their_window() {
+        let record = ClientRecord::new("192.0.2.1".parse().unwrap(), 0);
+        let arrive = |hash: u32, now_secs: u32| {
+            record.touch(u64::from(now_secs) * 1000);
+            let arrivals = record.note_rotation(hash << 8, now_secs, 60);
+            (arrivals.agents, arrivals.requests)
+        };
+        assert_eq!(arrive(1, 0), (1, 1));
+        assert_eq!(arrive(2, 1), (2, 2));
+        // An agent that comes back is not new, however many came in between.
+        assert_eq!(arrive(1, 2), (2, 3));
+        assert_eq!(arrive(3, 3), (3, 4));
+        // A new window starts with the first request after the last one ended.
+        assert_eq!(arrive(1, 70), (1, 1));
+        assert_eq!(arrive(4, 71), (2, 2));
     }
 
     #[test]

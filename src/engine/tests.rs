@@ -395,6 +395,106 @@ fn a_secret_file_reaches_the_strong_points_at_once() {
 }
 
 #[test]
+fn danger_paths_the_site_lacks_count_more_than_those_it_has() {
+    let policy = policy(
+        "tarpit_at: 50\nblock_at: 100\nlists: { danger_paths: LISTS/danger-paths.txt }\n\
+         signals: { danger_hits: { points_per_path: 10, max_points: 30, missing_points: 25 } }\n",
+    );
+    let steps = [
+        // The owner opens the panels the site has: points per path, up to max_points.
+        step(0, "/wp-admin/", 200).expect(Action::Allow, 10),
+        step(1, "/wp-login.php", 302).expect(Action::Allow, 20),
+        step(2, "/xmlrpc.php", 200).expect(Action::Allow, 30),
+        step(3, "/wp-admin/users.php", 403).expect(Action::Allow, 30),
+        // Someone else hunts for panels this site does not have.
+        step(10, "/phpmyadmin/", 404)
+            .from("198.51.100.7")
+            .expect(Action::Allow, 10),
+        // The 404 above made it 25; the same path again is not a new one.
+        step(11, "/phpmyadmin/", 404)
+            .from("198.51.100.7")
+            .expect(Action::Allow, 25),
+        step(12, "/adminer.php", 410)
+            .from("198.51.100.7")
+            .expect(Action::Allow, 35),
+        step(13, "/", 200)
+            .from("198.51.100.7")
+            .expect(Action::Tarpit, 50),
+        step(14, "/manager/html", 404)
+            .from("198.51.100.7")
+            .expect(Action::Tarpit, 60),
+        // Tarpitted requests are the proxy's answers, not the site's: they count as asked,
+        // not as missing.
+        step(15, "/webmin/", 404)
+            .from("198.51.100.7")
+            .expect(Action::Tarpit, 70),
+    ];
+    check(&policy, &steps);
+}
+
+/// Twelve browsers' User-Agents, as a bot that rotates them picks from.
+const AGENTS: [&str; 12] = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Firefox/125.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4) Mobile/15E148",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/124.0 Mobile",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Edg/124.0",
+    "Mozilla/5.0 (Windows NT 6.1; WOW64) Chrome/20.0.1092.0",
+    "Opera/9.80 (Windows NT 6.0) Presto/2.12.388 Version/12.14",
+    "Mozilla/5.0 (PLAYSTATION 3; 1.00)",
+    "Mozilla/2.0 (compatible; Ask Jeeves/Teoma)",
+    "Mozilla/5.0 (X11; U; Linux i686; it; rv:1.9.2.3) Firefox/3.6.3",
+    "Mozilla/5.0 (iPad; CPU OS 12_2) Mobile/15E148",
+];
+
+#[test]
+fn a_new_user_agent_on_nearly_every_request_is_rotation_not_a_nat() {
+    let policy = policy(
+        "tarpit_at: 50\nblock_at: 100\n\
+         signals: { ua_rotation: { points: 25, distinct: 4, window: 10m, \
+         rotating: { points: 60, agents: 8, share: 0.8 } } }\n",
+    );
+    // A bot: one request per agent. The fourth agent fires ua_rotation, and counting starts
+    // there; the eleventh is the eighth counted.
+    let mut steps: Vec<Step> = AGENTS
+        .iter()
+        .zip(0u64..)
+        .map(|(agent, n)| {
+            let (action, score) = match n {
+                0..=2 => (Action::Allow, 0),
+                3..=9 => (Action::Allow, 25),
+                _ => (Action::Tarpit, 60),
+            };
+            // (From 1,000 s on: the agent slots read a time of 0 as empty.)
+            step(1_000_000 + n * 1_000, "/", 200)
+                .agent(agent)
+                .expect(action, score)
+        })
+        .collect();
+    // Twelve people behind one NAT, each loading a page and its assets, then coming back:
+    // ua_rotation fires, rotation does not.
+    for round in 0..3u64 {
+        for (agent, n) in AGENTS.iter().zip(0u64..) {
+            for (target, k) in ["/", "/site.css", "/app.js", "/logo.png"]
+                .into_iter()
+                .zip(0u64..)
+            {
+                let at_ms = 1_100_000 + round * 60_000 + n * 1_000 + k * 50;
+                let score = if round == 0 && n < 3 { 0 } else { 25 };
+                steps.push(
+                    step(at_ms, target, 200)
+                        .from("198.51.100.7")
+                        .agent(agent)
+                        .expect(Action::Allow, score),
+                );
+            }
+        }
+    }
+    check(&policy, &steps);
+}
+
+#[test]
 fn walking_wordpress_author_numbers_adds_up_like_distinct_danger_paths() {
     let policy = shipped("policy.yaml");
     let mut steps: Vec<Step> = ["/?author=1", "/?author=2", "/?author=3", "/?author=4"]

@@ -172,34 +172,61 @@ impl Patterns {
 
 /// A list of path fragments (`/wp-admin`, `/.env`, `phpmyadmin`) matched case-insensitively
 /// anywhere in a request path, ending at a path boundary, so `/.env` matches `/app/.env` and
-/// `/.env.bak` but not `/.environment`.
+/// `/.env.bak` but not `/.environment`. An entry ending in `*` is a stem that may continue
+/// with anything: `/phpmyadmin*` matches `/phpMyAdmin-5.2/` and `/phpmyadmin2017/`.
 #[derive(Clone, Debug)]
-pub struct PathList(Patterns);
+pub struct PathList {
+    whole: Patterns,
+    stems: Patterns,
+}
 
 impl PathList {
     /// Compiles the entries of `list`.
     pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> PathList {
-        PathList(Patterns::from_list(list, problems))
+        let (whole, stems) = split_stems(list);
+        for (line, _) in stems.entries.iter().filter(|(_, stem)| stem.is_empty()) {
+            problems.push(list.problem(*line, "a lone `*` would match every path".into()));
+        }
+        PathList {
+            whole: Patterns::from_list(&whole, problems),
+            stems: Patterns::from_list(&stems, problems),
+        }
     }
 
-    /// True when `path` contains an entry ending at a boundary (end, `/`, `.`, `?`, `;`, `~`,
-    /// `_`).
+    /// True when `path` contains a stem, or an entry ending at a boundary (end, `/`, `.`,
+    /// `?`, `;`, `~`, `_`).
     pub fn matches(&self, path: &str) -> bool {
         let bytes = path.as_bytes();
-        self.0.any(path, |_, end| {
-            end == bytes.len() || matches!(bytes[end], b'/' | b'.' | b'?' | b';' | b'~' | b'_')
-        })
+        self.stems.any(path, |_, _| true)
+            || self.whole.any(path, |_, end| {
+                end == bytes.len() || matches!(bytes[end], b'/' | b'.' | b'?' | b';' | b'~' | b'_')
+            })
     }
 
     /// The number of entries.
     pub fn len(&self) -> usize {
-        self.0.len
+        self.whole.len + self.stems.len
     }
 
     /// True when the list is empty.
     pub fn is_empty(&self) -> bool {
-        self.0.len == 0
+        self.len() == 0
     }
+}
+
+/// The entries of `list` split into whole entries and stems (those ending in `*`, given
+/// without it).
+fn split_stems(list: &ListFile) -> (ListFile, ListFile) {
+    let part = |stems: bool| ListFile {
+        path: list.path.clone(),
+        entries: list
+            .entries
+            .iter()
+            .filter(|(_, entry)| entry.ends_with('*') == stems)
+            .map(|(line, entry)| (*line, entry.trim_end_matches('*').to_string()))
+            .collect(),
+    };
+    (part(false), part(true))
 }
 
 /// File names an upload must not carry (`/.htaccess`, `/web.config`, `/wp-config*`): the
@@ -216,18 +243,10 @@ pub struct UploadNames {
 impl UploadNames {
     /// Compiles the entries of `list`.
     pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> UploadNames {
-        let part = |stems: bool| ListFile {
-            path: list.path.clone(),
-            entries: list
-                .entries
-                .iter()
-                .filter(|(_, entry)| entry.ends_with('*') == stems)
-                .map(|(line, entry)| (*line, entry.trim_end_matches('*').to_string()))
-                .collect(),
-        };
+        let (whole, stems) = split_stems(list);
         UploadNames {
-            whole: Patterns::from_list(&part(false), problems),
-            stems: Patterns::from_list(&part(true), problems),
+            whole: Patterns::from_list(&whole, problems),
+            stems: Patterns::from_list(&stems, problems),
         }
     }
 
@@ -369,6 +388,35 @@ mod tests {
         for (path, expected) in cases {
             assert_eq!(paths.matches(path), expected, "{path}");
         }
+    }
+
+    #[test]
+    fn path_list_stems_continue_with_anything() {
+        let mut problems = Vec::new();
+        let paths = PathList::from_list(
+            &list(
+                "/phpmyadmin*
+/+cscoe+
+",
+            ),
+            &mut problems,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let cases = [
+            ("/phpmyadmin2017/index.php", true),
+            ("/PHPMYADMIN-5.2/", true),
+            ("/phpmyadmin", true),
+            ("/+CSCOE+/logon.html", true),
+            ("/+cscoemore", false),
+            ("/php/myadmin", false),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(paths.matches(path), expected, "{path}");
+        }
+        let stems_only = list("/admin*\n*\n");
+        let mut problems = Vec::new();
+        PathList::from_list(&stems_only, &mut problems);
+        assert_eq!(problems.len(), 1, "{problems:?}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_yaml::Value;
 use super::lists::{read_list_text, CidrSet, HostList, ListFile, PathList, UploadNames};
 use super::schema::{
     BruteForceConfig, BurstConfig, DangerHitsConfig, ForeignRefererConfig, ListsConfig, Mode,
-    NotFoundRatioConfig, PointsConfig, RepeatOffendersConfig, SeverityConfig, Span,
+    NotFoundRatioConfig, PointsConfig, RepeatOffendersConfig, RotatingConfig, SeverityConfig, Span,
     SubnetBansConfig, TarpitConfig, UaRotationConfig,
 };
 use super::*;
@@ -374,10 +374,14 @@ impl<'a> PolicyReader<'a> {
         let strong = config
             .strong_points
             .map(|points| self.points(&format!("{key}.strong_points"), points));
+        let missing = config
+            .missing_points
+            .map(|points| self.points(&format!("{key}.missing_points"), points));
         DangerHits {
             points_per_path: per_path,
             max_points: max,
             strong_points: strong,
+            missing_points: missing,
         }
     }
 
@@ -396,6 +400,22 @@ impl<'a> PolicyReader<'a> {
             points: self.points(&format!("{key}.points"), config.points),
             distinct: distinct.unwrap_or(2) as u32,
             window: self.positive(&format!("{key}.window"), config.window.0),
+            rotating: config
+                .rotating
+                .map(|rotating| self.rotating(&format!("{key}.rotating"), rotating)),
+        }
+    }
+
+    fn rotating(&mut self, key: &str, config: RotatingConfig) -> Rotating {
+        let agents = self.in_range(&format!("{key}.agents"), config.agents, 2, 1_000_000);
+        if !(config.share > 0.0 && config.share <= 1.0) {
+            let message = format!("must be above 0 and at most 1, got {}", config.share);
+            self.problem(&format!("{key}.share"), message);
+        }
+        Rotating {
+            points: self.points(&format!("{key}.points"), config.points),
+            agents: agents.unwrap_or(2) as u32,
+            share: config.share,
         }
     }
 

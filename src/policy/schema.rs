@@ -204,6 +204,8 @@ pub struct DangerHitsConfig {
     pub max_points: i64,
     #[serde(default)]
     pub strong_points: Option<i64>,
+    #[serde(default)]
+    pub missing_points: Option<i64>,
 }
 
 /// `signals.foreign_referer`.
@@ -224,6 +226,19 @@ pub struct UaRotationConfig {
     pub distinct: i64,
     #[serde(default = "default_ua_window")]
     pub window: Span,
+    #[serde(default)]
+    pub rotating: Option<RotatingConfig>,
+}
+
+/// `signals.ua_rotation.rotating`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotatingConfig {
+    pub points: i64,
+    /// New User-Agents within the window, counted once the signal fired.
+    pub agents: i64,
+    /// The least share of the client's requests that brought a new User-Agent.
+    pub share: f64,
 }
 
 fn default_ua_window() -> Span {

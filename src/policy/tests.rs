@@ -167,6 +167,20 @@ fn strong_points_are_checked_like_other_points() {
 }
 
 #[test]
+fn missing_points_and_rotation_are_checked() {
+    check(
+        "signals:\n  danger_hits: { points_per_path: 10, max_points: 60, missing_points: 70000 }\n  \
+         ua_rotation: { points: 25, distinct: 4, rotating: { points: 60, agents: 1, share: 1.5 } }\n",
+        &[
+            (Some(2), "signals.danger_hits.missing_points", "got 70000"),
+            (Some(3), "signals.ua_rotation.rotating.agents", "got 1"),
+            (Some(3), "signals.ua_rotation.rotating.share", "got 1.5"),
+            (None, "lists.danger_paths", "needs a danger_paths list"),
+        ],
+    );
+}
+
+#[test]
 fn client_keys_and_subnets() {
     let policy = Policy::load(&conf("policy.yaml")).unwrap();
     let cases = [
