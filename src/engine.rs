@@ -340,7 +340,12 @@ impl Engine {
             if rule.count_static || !is_static {
                 let epoch = window::epoch(now_ms, rule.within, record::BURST_BUCKETS);
                 record.burst.update(epoch, |n| n.saturating_add(1));
-                if record.burst.sum(epoch) >= rule.requests {
+                let flood = rule.flood.filter(|flood| {
+                    record.burst.sum_newest(epoch, flood.buckets) >= flood.requests
+                });
+                if let Some(flood) = flood {
+                    fired.push(Signal::Burst, rule.points.max(flood.points));
+                } else if record.burst.sum(epoch) >= rule.requests {
                     fired.push(Signal::Burst, rule.points);
                 }
             }

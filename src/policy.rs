@@ -182,6 +182,20 @@ pub struct Burst {
     pub within: Duration,
     /// Whether requests for static assets count.
     pub count_static: bool,
+    /// More points for many more requests in a shorter time.
+    pub flood: Option<Flood>,
+}
+
+/// The parameters of `burst.flood`: requests at a rate no page load reaches.
+#[derive(Debug, Clone, Copy)]
+pub struct Flood {
+    /// Points when it fires.
+    pub points: u16,
+    /// Requests within `within` that fire it.
+    pub requests: u32,
+    /// The window, as the number of the burst window's newest buckets that cover it (1 to
+    /// all of them): the flood is counted in the burst's buckets, at no extra cost.
+    pub buckets: usize,
 }
 
 /// The parameters of `danger_hits`.

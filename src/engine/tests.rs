@@ -580,6 +580,33 @@ fn a_burst_counts_pages_not_assets_by_default() {
 }
 
 #[test]
+fn a_flood_is_a_burst_in_a_fraction_of_its_window() {
+    let policy = policy(
+        "tarpit_at: 50\nblock_at: 100\nsignals: { burst: { points: 35, requests: 40, \
+         within: 10s, flood: { points: 60, requests: 40, within: 2s } } }\n",
+    );
+    // Forty pages over eight seconds: a burst.
+    let mut steps: Vec<Step> = (0..40)
+        .map(|i| {
+            let score = if i < 39 { 0 } else { 35 };
+            step(1_000_000 + i * 200, "/page", 200).expect(Action::Allow, score)
+        })
+        .collect();
+    // Forty pages in one second: a flood, tarpitted from the fortieth.
+    steps.extend((0..41).map(|i| {
+        let (action, score) = match i {
+            0..39 => (Action::Allow, 0),
+            _ => (Action::Tarpit, 60),
+        };
+        step(1_000_000 + i * 25, "/?cache=1", 200)
+            .from("198.51.100.7")
+            .expect(action, score)
+    }));
+    steps.sort_by_key(|step| step.at_ms);
+    check(&policy, &steps);
+}
+
+#[test]
 fn repeated_login_attempts_and_401s_fire_brute_force() {
     let policy = policy(
         "tarpit_at: 50\nblock_at: 100\nlists: { login_paths: LISTS/login-paths.txt }\n\

@@ -49,12 +49,23 @@ impl<const N: usize> Buckets<N> {
     }
 
     /// Folds the payloads of the buckets inside the window that ends at `epoch`.
-    pub fn fold<T>(&self, epoch: u32, init: T, mut fold: impl FnMut(T, u32) -> T) -> T {
+    pub fn fold<T>(&self, epoch: u32, init: T, fold: impl FnMut(T, u32) -> T) -> T {
+        self.fold_newest(epoch, N, init, fold)
+    }
+
+    /// Folds the payloads of the newest `span` buckets of the window that ends at `epoch`.
+    fn fold_newest<T>(
+        &self,
+        epoch: u32,
+        span: usize,
+        init: T,
+        mut fold: impl FnMut(T, u32) -> T,
+    ) -> T {
         let mut acc = init;
         for slot in &self.slots {
             let value = slot.load(Ordering::Relaxed);
             let age = epoch.wrapping_sub((value >> 32) as u32);
-            if value != 0 && (age as usize) < N {
+            if value != 0 && (age as usize) < span.min(N) {
                 acc = fold(acc, value as u32);
             }
         }
@@ -63,7 +74,15 @@ impl<const N: usize> Buckets<N> {
 
     /// Sums the payloads inside the window, for buckets used as plain counters.
     pub fn sum(&self, epoch: u32) -> u32 {
-        self.fold(epoch, 0u32, |sum, payload| sum.saturating_add(payload))
+        self.sum_newest(epoch, N)
+    }
+
+    /// Sums the payloads of the newest `span` buckets (the whole window from `N` on): a
+    /// shorter window at the same cost.
+    pub fn sum_newest(&self, epoch: u32, span: usize) -> u32 {
+        self.fold_newest(epoch, span, 0u32, |sum, payload| {
+            sum.saturating_add(payload)
+        })
     }
 }
 
@@ -95,6 +114,20 @@ mod tests {
         // 2.1 s: the buckets of 0 and 100 ms have left the window.
         assert_eq!(buckets.sum(at(2_100)), 2);
         assert_eq!(buckets.sum(at(10_000)), 0);
+    }
+
+    #[test]
+    fn the_newest_buckets_make_a_shorter_window() {
+        let window = Duration::from_secs(8);
+        let buckets: Buckets<8> = Buckets::default();
+        let at = |ms: u64| epoch(ms, window, 8);
+        for ms in [0, 3_500, 6_200, 7_100, 7_900] {
+            buckets.update(at(ms), |n| n + 1);
+        }
+        assert_eq!(buckets.sum(at(7_900)), 5);
+        assert_eq!(buckets.sum_newest(at(7_900), 1), 2);
+        assert_eq!(buckets.sum_newest(at(7_900), 2), 3);
+        assert_eq!(buckets.sum_newest(at(7_900), 100), 5);
     }
 
     #[test]

@@ -10,14 +10,15 @@ use serde_yaml::Value;
 
 use super::lists::{read_list_text, CidrSet, HostList, ListFile, PathList, UploadNames};
 use super::schema::{
-    BruteForceConfig, BurstConfig, DangerHitsConfig, ForeignRefererConfig, ListsConfig, Mode,
-    NotFoundRatioConfig, PointsConfig, RepeatOffendersConfig, RotatingConfig, SeverityConfig, Span,
-    SubnetBansConfig, TarpitConfig, UaRotationConfig,
+    BruteForceConfig, BurstConfig, DangerHitsConfig, FloodConfig, ForeignRefererConfig,
+    ListsConfig, Mode, NotFoundRatioConfig, PointsConfig, RepeatOffendersConfig, RotatingConfig,
+    SeverityConfig, Span, SubnetBansConfig, TarpitConfig, UaRotationConfig,
 };
 use super::*;
 use crate::detect::payload::{PayloadMatcher, PayloadVocab};
 use crate::detect::user_agent::UserAgentMatcher;
 use crate::detect::DetectError;
+use crate::engine::record::BURST_BUCKETS;
 use crate::engine::Signal;
 use crate::yaml::{check_mapping_keys, Problem, Problems, YamlDoc};
 
@@ -360,11 +361,35 @@ impl<'a> PolicyReader<'a> {
 
     fn burst(&mut self, key: &str, config: BurstConfig) -> Burst {
         let requests = self.in_range(&format!("{key}.requests"), config.requests, 2, 1_000_000);
+        let within = self.positive(&format!("{key}.within"), config.within.0);
         Burst {
             points: self.points(&format!("{key}.points"), config.points),
             requests: requests.unwrap_or(2) as u32,
-            within: self.positive(&format!("{key}.within"), config.within.0),
+            within,
             count_static: config.count_static,
+            flood: config
+                .flood
+                .map(|flood| self.flood(&format!("{key}.flood"), flood, within)),
+        }
+    }
+
+    fn flood(&mut self, key: &str, config: FloodConfig, burst_within: Duration) -> Flood {
+        let requests = self.in_range(&format!("{key}.requests"), config.requests, 2, 1_000_000);
+        let within = self.positive(&format!("{key}.within"), config.within.0);
+        if within > burst_within {
+            let message = format!(
+                "must be at most burst.within ({}), got {}",
+                humantime::format_duration(burst_within),
+                humantime::format_duration(within)
+            );
+            self.problem(&format!("{key}.within"), message);
+        }
+        let bucket = burst_within.as_secs_f64() / BURST_BUCKETS as f64;
+        let buckets = (within.as_secs_f64() / bucket).ceil() as usize;
+        Flood {
+            points: self.points(&format!("{key}.points"), config.points),
+            requests: requests.unwrap_or(2) as u32,
+            buckets: buckets.clamp(1, BURST_BUCKETS),
         }
     }
 

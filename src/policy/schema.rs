@@ -194,6 +194,18 @@ pub struct BurstConfig {
     pub within: Span,
     #[serde(default)]
     pub count_static: bool,
+    #[serde(default)]
+    pub flood: Option<FloodConfig>,
+}
+
+/// `signals.burst.flood`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FloodConfig {
+    pub points: i64,
+    pub requests: i64,
+    /// At most the burst's own window.
+    pub within: Span,
 }
 
 /// `signals.danger_hits`.

@@ -181,6 +181,19 @@ fn missing_points_and_rotation_are_checked() {
 }
 
 #[test]
+fn a_flood_window_longer_than_the_burst_is_refused() {
+    check(
+        "signals:\n  burst: { points: 35, requests: 40, within: 10s, \
+         flood: { points: 60, requests: 40, within: 30s } }\n",
+        &[(
+            Some(2),
+            "signals.burst.flood.within",
+            "at most burst.within (10s)",
+        )],
+    );
+}
+
+#[test]
 fn client_keys_and_subnets() {
     let policy = Policy::load(&conf("policy.yaml")).unwrap();
     let cases = [
