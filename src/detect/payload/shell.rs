@@ -224,7 +224,7 @@ mod tests {
     use super::*;
     use crate::detect::normalize::{canonicalize, shell_view, PlusSign};
 
-    const COMMANDS: &str = "!whoami\ncurl\nwget\nbash\nsh\npython\nls\n~cat\n~time\n~find\n~ping\n~more\n~id\n~top\n~echo\n!cscli\npowershell\nchmod\nbcdboot\n";
+    const COMMANDS: &str = "!whoami\ncurl\nwget\nbash\nsh\npython\nls\n~cat\n~time\n~find\n~ping\n~more\n~id\n~top\n~echo\n~touch\n!cscli\npowershell\nchmod\nbcdboot\n";
 
     fn check(cases: &[(&str, bool)]) {
         let matcher = ShellMatcher::new(COMMANDS).expect("the test vocabulary is valid");
@@ -278,6 +278,8 @@ mod tests {
             ("\r\nAPOP user 7d0a3bd8e5b2abcfb3e256633c23b891", true),
             ("time curl example.org", true),
             (";chmod +x evil.php", true),
+            (";touch test.txt&", true),
+            ("1;more shell.php", true),
             ("ping`` 127.0.0.1", true),
             ("pi<()ng 127.0.0.1", true),
             ("{,$'whoami',}", true),
@@ -339,6 +341,10 @@ mod tests {
             ("world class.", false),
             ("function=search&q=url", false),
             ("price ${url}", false),
+            ("Trident/7.0; Touch; rv:11.0", false),
+            ("done; more info.", false),
+            ("meet at noon; time 10.30", false),
+            ("great; more than 2.5 stars", false),
         ]);
     }
 }

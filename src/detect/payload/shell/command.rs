@@ -362,6 +362,7 @@ fn accepts(tier: CommandTier, start: Start, after: &str) -> bool {
             arguments.is_empty()
                 || arguments.starts_with(['\r', '\n', '|', '&', '`', '<', '>'])
                 || shellish
+                || names_a_file(arguments)
         }
         (Start::Line | Start::Aside, CommandTier::Unmistakable) => true,
         (Start::Line | Start::Aside, CommandTier::Tool) => {
@@ -406,6 +407,29 @@ fn names_a_target(arguments: &str) -> bool {
         .split([' ', '\t'])
         .find(|word| !word.is_empty())
         .is_some_and(|word| !word.starts_with('=') && word.contains(['.', '/', '@', '=', ':']))
+}
+
+/// A first argument that is a file name with an extension (`test.txt`, `x.php`), as after
+/// `;touch`; a version (`rv:11.0`) or a number (`10.30`) is not one.
+fn names_a_file(arguments: &str) -> bool {
+    let Some(word) = arguments.split([' ', '\t']).find(|word| !word.is_empty()) else {
+        return false;
+    };
+    let word = word
+        .split([';', '|', '&', '<', '>', ')', '`'])
+        .next()
+        .unwrap_or(word);
+    let Some((stem, extension)) = word.rsplit_once('.') else {
+        return false;
+    };
+    let stem_ok = !stem.is_empty()
+        && stem
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.'));
+    let extension_ok = (1..=5).contains(&extension.len())
+        && extension.as_bytes()[0].is_ascii_alphabetic()
+        && extension.bytes().all(|byte| byte.is_ascii_alphanumeric());
+    stem_ok && extension_ok
 }
 
 /// At most three short words without sentence punctuation: `cscli alerts list` reads as a
