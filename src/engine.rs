@@ -243,6 +243,13 @@ impl Engine {
             }
             return Learned::default();
         }
+        // The answer to a request line that was not HTTP says nothing about the site either.
+        if request.malformed {
+            if let Some(id) = outcome.evidence {
+                record.amend_evidence(id, status, 0);
+            }
+            return Learned::default();
+        }
         let mut fired = Fired::default();
         let is_static = policy.is_static(request.path);
         if let Some(rule) = &policy.signals.not_found_ratio {
@@ -333,6 +340,12 @@ impl Engine {
         now_ms: u64,
         fired: &mut Fired,
     ) {
+        if request.malformed {
+            if let Some(points) = policy.signals.malformed_request {
+                fired.push(Signal::MalformedRequest, points);
+            }
+            return;
+        }
         let now_secs = secs(now_ms);
         let path = self.view_path(policy, request.path);
         let is_static = path.is_static;

@@ -400,7 +400,7 @@ pub fn plain_text(bans: &ActiveBans) -> String {
 }
 
 /// The AbuseIPDB categories a signal stands for. AbuseIPDB's categories used here: 10 web
-/// spam (includes HTTP Referer spam), 15 hacking, 16 SQL injection, 19 bad web bot
+/// spam (includes HTTP Referer spam), 14 port scan, 15 hacking, 16 SQL injection, 19 bad web bot
 /// (excessive requests, User-Agent spoofing), 21 web app attack (probing for or exploiting
 /// installed web applications), 18 brute force (credential guessing).
 pub fn abuseipdb_categories(signal: Signal) -> &'static [u8] {
@@ -411,6 +411,9 @@ pub fn abuseipdb_categories(signal: Signal) -> &'static [u8] {
         // Looking for a server that relays traffic is hacking in 15's sense, not a web app
         // attack.
         Signal::ProxyProbe => &[15],
+        // TLS handshakes and binary junk on a plain-text port are what port scanners send to
+        // learn what listens there.
+        Signal::MalformedRequest => &[14],
         // Floods, tool User-Agents and User-Agent rotation are what 19 lists.
         Signal::Burst | Signal::ScannerUserAgent | Signal::UaRotation => &[19],
         Signal::ForeignReferer => &[10],

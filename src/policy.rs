@@ -281,6 +281,8 @@ pub struct Signals {
     pub brute_force: Option<BruteForce>,
     /// Points of an open-proxy probe.
     pub proxy_probe: Option<u16>,
+    /// Points of a request line that is not HTTP.
+    pub malformed_request: Option<u16>,
     /// Points of each payload signal, by [`Signal::index`]; zero when off.
     pub payload_points: [u16; Signal::COUNT],
 }
@@ -298,6 +300,7 @@ impl Signals {
             Signal::ScannerUserAgent => self.scanner_user_agent.is_some(),
             Signal::BruteForce => self.brute_force.is_some(),
             Signal::ProxyProbe => self.proxy_probe.is_some(),
+            Signal::MalformedRequest => self.malformed_request.is_some(),
             payload => self.payload_points[payload.index()] > 0,
         }
     }

@@ -185,6 +185,8 @@ fn facts(session: &Session, client: IpAddr) -> RequestFacts<'_> {
         referer: text(header::REFERER),
         cookie: text(header::COOKIE),
         headers: Some(&request.headers),
+        // Pingora answers a request line that is not HTTP with 400 before any phase runs.
+        malformed: false,
     }
 }
 

@@ -157,6 +157,7 @@ impl Replay {
         request.host = entry.host.as_deref().or(self.host.as_deref());
         request.user_agent = entry.user_agent.as_deref();
         request.referer = entry.referer.as_deref();
+        request.malformed = is_not_http(entry);
         let now_ms = entry.time_ms;
         let outcome = self.engine.on_request(&self.policy, &request, now_ms);
         let learned =
@@ -383,6 +384,21 @@ fn rfc3339(ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
+/// Whether the logged request line was not HTTP: not shaped like one (a TLS handshake or
+/// junk sent to a plain-text port, which the log keeps whole as the target), or naming a
+/// version that does not exist (`HTTP/1.2`). Servers log HTTP/2 and HTTP/3 requests with
+/// their own versions, and `HTTP/0.9` for a request line without one, so those are HTTP.
+fn is_not_http(entry: &LogEntry) -> bool {
+    let shapeless = entry.method.is_empty() && !entry.target.is_empty();
+    let unknown_version = entry.protocol.as_deref().is_some_and(|protocol| {
+        !matches!(
+            protocol,
+            "HTTP/0.9" | "HTTP/1.0" | "HTTP/1.1" | "HTTP/2" | "HTTP/2.0" | "HTTP/3" | "HTTP/3.0"
+        )
+    });
+    shapeless || unknown_version
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,6 +449,35 @@ mod tests {
         );
         assert_eq!(report.refusals.len(), 1);
         assert_eq!(report.refusals[0].action, "tarpit");
+    }
+
+    #[test]
+    fn request_lines_that_are_not_http_are_scored_and_real_versions_are_not() {
+        let line = |client: &str, request: &str| {
+            format!("{client} - - [17/May/2015:10:05:14 +0000] \"{request}\" 400 0 \"-\" \"-\"\n")
+        };
+        let log = [
+            line("192.0.2.1", r"\x16\x03\x01\x00\xF7\x01\x00\x00\xF3\x03\x03"),
+            line("192.0.2.2", "GET / HTTP/1.2"),
+            line("192.0.2.3", "HELP"),
+            line("192.0.2.4", "GET / HTTP/2.0"),
+            line("192.0.2.5", "GET / HTTP/0.9"),
+            line("192.0.2.6", "-"),
+            line("192.0.2.7", "GET /index.html HTTP/1.1"),
+        ]
+        .concat();
+        let report = replay_text(&log);
+        let mut refused: Vec<String> = report
+            .refusals
+            .iter()
+            .map(|refusal| format!("{} {}", refusal.client, refusal.action))
+            .collect();
+        refused.sort();
+        assert_eq!(
+            refused,
+            ["192.0.2.1 tarpit", "192.0.2.2 tarpit", "192.0.2.3 tarpit"]
+        );
+        assert!(report.signal_fires.contains(&("malformed_request", 3)));
     }
 
     #[test]

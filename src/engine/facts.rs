@@ -29,6 +29,9 @@ pub struct RequestFacts<'a> {
     /// All request headers, when the edge has them (the proxy does, a log replay does not);
     /// those not named above are scanned for payloads too.
     pub headers: Option<&'a http::HeaderMap>,
+    /// The request line was not HTTP (a log replay tells; the method and target then hold
+    /// nothing and the junk as logged): only `malformed_request` judges it.
+    pub malformed: bool,
 }
 
 impl<'a> RequestFacts<'a> {
@@ -54,6 +57,7 @@ impl<'a> RequestFacts<'a> {
             referer: None,
             cookie: None,
             headers: None,
+            malformed: false,
         }
     }
 }

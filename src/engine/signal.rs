@@ -38,11 +38,14 @@ pub enum Signal {
     BruteForce,
     /// A request asking this server to act as a forward proxy.
     ProxyProbe,
+    /// A request line that is not HTTP: a TLS handshake or binary junk sent to a plain-text
+    /// port, an HTTP version that does not exist.
+    MalformedRequest,
 }
 
 impl Signal {
     /// The number of signal kinds.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
 
     /// Every signal kind, in a stable order (the order of their indices).
     pub const ALL: [Signal; Signal::COUNT] = [
@@ -60,6 +63,7 @@ impl Signal {
         Signal::WebShell,
         Signal::BruteForce,
         Signal::ProxyProbe,
+        Signal::MalformedRequest,
     ];
 
     /// A dense index, for per-signal arrays.
@@ -84,6 +88,7 @@ impl Signal {
             Signal::WebShell => "web_shell",
             Signal::BruteForce => "brute_force",
             Signal::ProxyProbe => "proxy_probe",
+            Signal::MalformedRequest => "malformed_request",
         }
     }
 
@@ -100,7 +105,7 @@ impl Signal {
             Signal::DangerHits | Signal::RedirectProbe | Signal::ProxyProbe => Category::Probing,
             Signal::ForeignReferer => Category::RefererSpam,
             Signal::UaRotation => Category::BotRotation,
-            Signal::ScannerUserAgent => Category::Scanning,
+            Signal::ScannerUserAgent | Signal::MalformedRequest => Category::Scanning,
             Signal::PathTraversal => Category::FileInclusion,
             Signal::Xss => Category::CrossSiteScripting,
             Signal::SqlInjection => Category::SqlInjection,
@@ -127,6 +132,7 @@ impl Signal {
             Signal::WebShell => "Request for a web shell, backdoor or exploit path",
             Signal::BruteForce => "Repeated login attempts or authentication failures",
             Signal::ProxyProbe => "Asked to relay to another host: open-proxy probe",
+            Signal::MalformedRequest => "Request line that is not HTTP: a port scanner's probe",
         }
     }
 }

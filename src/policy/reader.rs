@@ -303,6 +303,9 @@ impl<'a> PolicyReader<'a> {
             Signal::RedirectProbe => signals.redirect_probe = self.plain_points(&key, value),
             Signal::ScannerUserAgent => signals.scanner_user_agent = self.plain_points(&key, value),
             Signal::ProxyProbe => signals.proxy_probe = self.plain_points(&key, value),
+            Signal::MalformedRequest => {
+                signals.malformed_request = self.plain_points(&key, value);
+            }
             Signal::BruteForce => {
                 signals.brute_force = self.parse(&key, value).map(|c| self.brute_force(&key, c));
             }
