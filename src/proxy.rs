@@ -9,6 +9,7 @@
 //!   probes learn from it). An upstream failure never counts against the client.
 
 pub mod client_ip;
+pub mod not_http;
 pub mod tarpit;
 
 use std::net::IpAddr;
@@ -185,7 +186,7 @@ fn facts(session: &Session, client: IpAddr) -> RequestFacts<'_> {
         referer: text(header::REFERER),
         cookie: text(header::COOKIE),
         headers: Some(&request.headers),
-        // Pingora answers a request line that is not HTTP with 400 before any phase runs.
+        // A request line that is not HTTP never gets here: see `not_http`.
         malformed: false,
     }
 }

@@ -23,6 +23,7 @@ use crate::engine::Engine;
 use crate::metrics::MetricsEndpoint;
 use crate::persist::{PersistService, StateConfig, StateStore};
 use crate::policy::Policy;
+use crate::proxy::not_http::NotHttpScreen;
 use crate::proxy::{BanFilter, RapsheetProxy, Shared, Upstream};
 use crate::reload::{ReloadService, Reloader};
 use crate::tls::TlsCerts;
@@ -78,8 +79,9 @@ pub fn build(
     let (upstream, demo) = upstream(config, &mut server)?;
 
     let proxy = RapsheetProxy::new(Arc::clone(&shared), upstream, config);
-    let mut service =
-        pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, "rapsheet");
+    let proxy = pingora::proxy::http_proxy(&server.configuration, proxy);
+    let app = NotHttpScreen::new(proxy, Arc::clone(&shared), config);
+    let mut service = Service::new("rapsheet".to_string(), app);
     service.add_tcp(&config.listen.to_string());
     let certs = match &config.tls {
         Some(tls) => Some(add_tls(&mut service, tls)?),

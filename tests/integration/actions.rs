@@ -417,3 +417,53 @@ async fn shadow_mode_forwards_everything_and_counts_what_it_would_do() {
         "{scraped}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_handshake_on_the_plain_port_scores_its_sender() {
+    let policy = "tarpit_at: 50\nblock_at: 100\ntarpit: { duration: 1s, interval: 200ms }\n\
+                  signals: { malformed_request: { points: 60 } }\n";
+    let proxy = TestProxy::start(policy, "");
+    let fires = "rapsheet_signal_fires_total{signal=\"malformed_request\"}";
+
+    // An ordinary request, and a request line Pingora refuses that starts with a letter: no
+    // points for either.
+    let mut browser = connect_from("127.0.4.1", proxy.address).await.unwrap();
+    let status = raw_get(&mut browser, "/").await.expect("answered");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let mut junk = connect_from("127.0.4.2", proxy.address).await.unwrap();
+    junk.write_all(b"HELP\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), junk.read_to_end(&mut answer)).await;
+    assert!(answer.starts_with(b"HTTP/1.1 400"), "{answer:?}");
+
+    // A TLS ClientHello's first bytes from a scanner: still answered 400 by Pingora, and now
+    // scored; its next request is tarpitted.
+    let mut scanner = connect_from("127.0.4.3", proxy.address).await.unwrap();
+    scanner
+        .write_all(b"\x16\x03\x01\x00\xf7\x01\x00\x00\xf3\x03\x03\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), scanner.read_to_end(&mut answer)).await;
+    assert!(answer.starts_with(b"HTTP/1.1 400"), "{answer:?}");
+    assert_eq!(proxy.metric(fires), Some(1.0));
+    let store = proxy.shared.engine.store();
+    let scanner_ip: IpAddr = "127.0.4.3".parse().unwrap();
+    let record = store.client(scanner_ip).expect("the scanner has a record");
+    let policy = proxy.shared.policy.load();
+    assert_eq!(record.score(&policy, proxy.now_ms()), 60);
+    for quiet in ["127.0.4.1", "127.0.4.2"] {
+        let ip: IpAddr = quiet.parse().unwrap();
+        let score = store
+            .client(ip)
+            .map_or(0, |r| r.score(&policy, proxy.now_ms()));
+        assert_eq!(score, 0, "{quiet}");
+    }
+    let served = proxy.demo.requests();
+    let next = get(&client_from("127.0.4.3"), &proxy, "/", &[]).await;
+    assert!(
+        next.is_none_or(|reply| reply.status != 200),
+        "tarpitted, not served"
+    );
+    assert_eq!(proxy.demo.requests(), served);
+}
