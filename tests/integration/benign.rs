@@ -142,9 +142,10 @@ fn every_probe_client_of_the_log_gets_points() {
         .filter(|ip| !replayed.scored.contains(ip))
         .collect();
     println!(
-        "probe clients: {} of {} get points",
+        "probe clients: {} of {} get points, {} have a request tarpitted or blocked",
         replayed.scored.len(),
-        probes.len()
+        probes.len(),
+        replayed.refused.len()
     );
     assert!(missed.is_empty(), "probes without points: {missed:?}");
 }
