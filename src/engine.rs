@@ -353,12 +353,16 @@ impl Engine {
             if rule.count_static || !is_static {
                 let epoch = window::epoch(now_ms, rule.within, record::BURST_BUCKETS);
                 record.burst.update(epoch, |n| n.saturating_add(1));
+                // The flood's buckets are among the window's, so a window below the flood's
+                // count (every ordinary client's) spares reading them again.
+                let in_window = record.burst.sum(epoch);
                 let flood = rule.flood.filter(|flood| {
-                    record.burst.sum_newest(epoch, flood.buckets) >= flood.requests
+                    in_window >= flood.requests
+                        && record.burst.sum_newest(epoch, flood.buckets) >= flood.requests
                 });
                 if let Some(flood) = flood {
                     fired.push(Signal::Burst, rule.points.max(flood.points));
-                } else if record.burst.sum(epoch) >= rule.requests {
+                } else if in_window >= rule.requests {
                     fired.push(Signal::Burst, rule.points);
                 }
             }
