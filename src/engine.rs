@@ -692,7 +692,7 @@ fn probed_path(request: &RequestFacts) -> u32 {
 fn danger_total(rule: &DangerHits, paths: DangerPaths) -> u16 {
     let (counted, missing) = match rule.missing_points {
         Some(points) => (
-            paths.distinct - paths.missing,
+            paths.distinct.saturating_sub(paths.missing),
             u32::from(points) * paths.missing,
         ),
         None => (paths.distinct, 0),
