@@ -285,7 +285,8 @@ impl Engine {
                 }
             }
         }
-        let missing = missing_danger_points(policy, record, request, outcome.fired, status);
+        let fired_before = outcome.fired;
+        let missing = missing_danger_points(policy, record, request, fired_before, status, now_ms);
         if let Some(points) = missing {
             fired.push(Signal::DangerHits, points);
         }
@@ -652,9 +653,7 @@ fn danger_points(
         return None;
     }
 
-    let fresh = record
-        .signal(Signal::DangerHits)
-        .is_none_or(|state| !state.is_live(now_secs, decay_secs(policy)));
+    let fresh = is_fresh_danger(policy, record, now_secs);
     let paths = record.note_danger_path(probed_path(request), fresh);
     Some(danger_total(rule, paths).max(strong.unwrap_or(0)))
 }
@@ -663,21 +662,41 @@ fn danger_points(
 /// with `missing_points` set, a danger path the site does not have (404, 410, 403) counts
 /// those instead of `points_per_path`, since whoever asks for panels a site lacks is hunting
 /// for them, not running the site. `None` when the answer changes nothing.
+///
+/// A path listed to count only when the site lacks it (a `?` entry, such as WordPress's
+/// plugin folder, which a WordPress site serves itself) is noted here, on its 404.
 fn missing_danger_points(
     policy: &Policy,
     record: &ClientRecord,
     request: &RequestFacts,
     fired: u16,
     status: u16,
+    now_ms: u64,
 ) -> Option<u16> {
     let rule = policy.signals.danger_hits.as_ref()?;
     rule.missing_points?;
-    let fired_danger = fired & (1 << Signal::DangerHits.index()) != 0;
-    if !fired_danger || !matches!(status, 403 | 404 | 410) {
+    if !matches!(status, 403 | 404 | 410) {
         return None;
+    }
+    let fired_danger = fired & (1 << Signal::DangerHits.index()) != 0;
+    if !fired_danger {
+        let listed = policy.lists.danger_paths.as_ref()?;
+        if policy.is_static(request.path) || !listed.matches_if_missing(request.path) {
+            return None;
+        }
+        let fresh = is_fresh_danger(policy, record, secs(now_ms));
+        record.note_danger_path(probed_path(request), fresh);
     }
     let paths = record.note_missing_danger_path(probed_path(request))?;
     Some(danger_total(rule, paths))
+}
+
+/// True when `danger_hits` is not live for the client (never fired, or expired), so its
+/// distinct paths start over.
+fn is_fresh_danger(policy: &Policy, record: &ClientRecord, now_secs: u32) -> bool {
+    record
+        .signal(Signal::DangerHits)
+        .is_none_or(|state| !state.is_live(now_secs, decay_secs(policy)))
 }
 
 /// What a request for a danger path is remembered by: the path, or the number of a

@@ -432,6 +432,40 @@ fn danger_paths_the_site_lacks_count_more_than_those_it_has() {
     check(&policy, &steps);
 }
 
+#[test]
+fn plugin_paths_count_only_when_the_site_lacks_them() {
+    let policy = shipped("policy.yaml");
+    let steps = [
+        // A WordPress site's visitors load its plugins' files: nothing.
+        step(1_000_000, "/wp-content/plugins/forms/submit.php", 200).expect(Action::Allow, 0),
+        step(1_001_000, "/wp-content/plugins/forms/style.css", 404).expect(Action::Allow, 0),
+        // A scanner asks for plugins this site does not have: 25 each once answered 404, so
+        // its third request is tarpitted.
+        step(
+            1_000_000,
+            "/wp-content/plugins/adminimize/adminimize_page.php",
+            404,
+        )
+        .from("198.51.100.7")
+        .expect(Action::Allow, 0),
+        step(
+            1_001_000,
+            "/wp-content/plugins/sniplets/modules/syntax_highlight.php",
+            404,
+        )
+        .from("198.51.100.7")
+        .expect(Action::Allow, 25),
+        step(
+            1_002_000,
+            "/wp-content/themes/twentyten/header-old.php",
+            404,
+        )
+        .from("198.51.100.7")
+        .expect(Action::Tarpit, 50),
+    ];
+    check(&policy, &steps);
+}
+
 /// Twelve browsers' User-Agents, as a bot that rotates them picks from.
 const AGENTS: [&str; 12] = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0",

@@ -173,29 +173,77 @@ impl Patterns {
 /// A list of path fragments (`/wp-admin`, `/.env`, `phpmyadmin`) matched case-insensitively
 /// anywhere in a request path, ending at a path boundary, so `/.env` matches `/app/.env` and
 /// `/.env.bak` but not `/.environment`. An entry ending in `*` is a stem that may continue
-/// with anything: `/phpmyadmin*` matches `/phpMyAdmin-5.2/` and `/phpmyadmin2017/`.
+/// with anything: `/phpmyadmin*` matches `/phpMyAdmin-5.2/` and `/phpmyadmin2017/`. An entry
+/// starting with `?` is kept apart, for paths that count only when the site lacks them
+/// ([`PathList::matches_if_missing`]); [`PathList::matches`] ignores it.
 #[derive(Clone, Debug)]
 pub struct PathList {
-    whole: Patterns,
-    stems: Patterns,
+    listed: PathPatterns,
+    if_missing: PathPatterns,
 }
 
 impl PathList {
     /// Compiles the entries of `list`.
     pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> PathList {
-        let (whole, stems) = split_stems(list);
-        for (line, _) in stems.entries.iter().filter(|(_, stem)| stem.is_empty()) {
-            problems.push(list.problem(*line, "a lone `*` would match every path".into()));
-        }
+        let part = |if_missing: bool| ListFile {
+            path: list.path.clone(),
+            entries: list
+                .entries
+                .iter()
+                .filter(|(_, entry)| entry.starts_with('?') == if_missing)
+                .map(|(line, entry)| (*line, entry.trim_start_matches('?').to_string()))
+                .collect(),
+        };
         PathList {
-            whole: Patterns::from_list(&whole, problems),
-            stems: Patterns::from_list(&stems, problems),
+            listed: PathPatterns::from_list(&part(false), problems),
+            if_missing: PathPatterns::from_list(&part(true), problems),
         }
     }
 
     /// True when `path` contains a stem, or an entry ending at a boundary (end, `/`, `.`,
     /// `?`, `;`, `~`, `_`).
     pub fn matches(&self, path: &str) -> bool {
+        self.listed.matches(path)
+    }
+
+    /// True when `path` matches one of the entries marked `?` the same way.
+    pub fn matches_if_missing(&self, path: &str) -> bool {
+        self.if_missing.matches(path)
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.listed.len() + self.if_missing.len()
+    }
+
+    /// True when the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Whole entries and stems of a [`PathList`].
+#[derive(Clone, Debug)]
+struct PathPatterns {
+    whole: Patterns,
+    stems: Patterns,
+}
+
+impl PathPatterns {
+    fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> PathPatterns {
+        let (whole, stems) = split_stems(list);
+        let bare = whole.entries.iter().chain(&stems.entries);
+        for (line, _) in bare.filter(|(_, entry)| entry.is_empty()) {
+            problems
+                .push(list.problem(*line, "an entry with no path would match every path".into()));
+        }
+        PathPatterns {
+            whole: Patterns::from_list(&whole, problems),
+            stems: Patterns::from_list(&stems, problems),
+        }
+    }
+
+    fn matches(&self, path: &str) -> bool {
         let bytes = path.as_bytes();
         self.stems.any(path, |_, _| true)
             || self.whole.any(path, |_, end| {
@@ -203,14 +251,8 @@ impl PathList {
             })
     }
 
-    /// The number of entries.
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.whole.len + self.stems.len
-    }
-
-    /// True when the list is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -413,10 +455,22 @@ mod tests {
         for (path, expected) in cases {
             assert_eq!(paths.matches(path), expected, "{path}");
         }
-        let stems_only = list("/admin*\n*\n");
+        let bare = list("/admin*\n*\n?\n");
         let mut problems = Vec::new();
-        PathList::from_list(&stems_only, &mut problems);
-        assert_eq!(problems.len(), 1, "{problems:?}");
+        PathList::from_list(&bare, &mut problems);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn entries_marked_if_missing_are_kept_apart() {
+        let paths =
+            PathList::from_list(&list("/wp-admin\n?/wp-content/plugins\n"), &mut Vec::new());
+        assert!(paths.matches("/wp-admin/"));
+        assert!(!paths.matches_if_missing("/wp-admin/"));
+        assert!(!paths.matches("/wp-content/plugins/x/y.php"));
+        assert!(paths.matches_if_missing("/blog/wp-content/plugins/x/y.php"));
+        assert!(!paths.matches_if_missing("/wp-content/plugins-old/"));
+        assert_eq!(paths.len(), 2);
     }
 
     #[test]
