@@ -185,18 +185,10 @@ pub struct PathList {
 impl PathList {
     /// Compiles the entries of `list`.
     pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> PathList {
-        let part = |if_missing: bool| ListFile {
-            path: list.path.clone(),
-            entries: list
-                .entries
-                .iter()
-                .filter(|(_, entry)| entry.starts_with('?') == if_missing)
-                .map(|(line, entry)| (*line, entry.trim_start_matches('?').to_string()))
-                .collect(),
-        };
+        let (listed, if_missing) = split_marked(list, |entry| entry.strip_prefix('?'));
         PathList {
-            listed: PathPatterns::from_list(&part(false), problems),
-            if_missing: PathPatterns::from_list(&part(true), problems),
+            listed: PathPatterns::from_list(&listed, problems),
+            if_missing: PathPatterns::from_list(&if_missing, problems),
         }
     }
 
@@ -259,16 +251,24 @@ impl PathPatterns {
 /// The entries of `list` split into whole entries and stems (those ending in `*`, given
 /// without it).
 fn split_stems(list: &ListFile) -> (ListFile, ListFile) {
-    let part = |stems: bool| ListFile {
+    split_marked(list, |entry| entry.strip_suffix('*'))
+}
+
+/// The entries of `list` split by a marker: those `unmark` finds no marker on, and those it
+/// finds one on, given without it.
+fn split_marked(list: &ListFile, unmark: impl Fn(&str) -> Option<&str>) -> (ListFile, ListFile) {
+    let empty = || ListFile {
         path: list.path.clone(),
-        entries: list
-            .entries
-            .iter()
-            .filter(|(_, entry)| entry.ends_with('*') == stems)
-            .map(|(line, entry)| (*line, entry.trim_end_matches('*').to_string()))
-            .collect(),
+        entries: Vec::new(),
     };
-    (part(false), part(true))
+    let (mut plain, mut marked) = (empty(), empty());
+    for (line, entry) in &list.entries {
+        match unmark(entry) {
+            Some(rest) => marked.entries.push((*line, rest.to_string())),
+            None => plain.entries.push((*line, entry.clone())),
+        }
+    }
+    (plain, marked)
 }
 
 /// File names an upload must not carry (`/.htaccess`, `/web.config`, `/wp-config*`): the
