@@ -165,7 +165,12 @@ fn header_text(session: &Session, name: header::HeaderName) -> Option<&str> {
 
 /// The client's address as the socket sees it; `None` on a Unix socket.
 fn peer_ip(session: &Session) -> Option<IpAddr> {
-    match session.client_addr()? {
+    inet_ip(session.client_addr()?)
+}
+
+/// The IP address of a socket address; `None` for a Unix socket.
+fn inet_ip(address: &PeerAddr) -> Option<IpAddr> {
+    match address {
         PeerAddr::Inet(address) => Some(address.ip()),
         _ => None,
     }

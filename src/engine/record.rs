@@ -22,15 +22,6 @@ pub const AGENT_SLOTS: usize = 4;
 /// Distinct dangerous paths remembered per client; more than any sane `max_points` needs.
 const DANGER_SLOTS: usize = 8;
 
-/// What noting a User-Agent tells.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AgentSeen {
-    /// Distinct User-Agents seen within the window, this one included.
-    pub live: u32,
-    /// True when this one was not among those remembered.
-    pub new: bool,
-}
-
 /// Distinct User-Agents and requests within a client's rotation window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Arrivals {
@@ -108,9 +99,8 @@ struct Detail {
     /// Login attempts, for the brute-force signal.
     attempts: Buckets<ATTEMPT_BUCKETS>,
     /// `((start secs + 1) << 32) | the client's request count before it` of the window in
-    /// which distinct User-Agents are counted once `ua_rotation` fired, and their count.
+    /// which distinct User-Agents are counted once `ua_rotation` fired.
     agent_window: AtomicU64,
-    new_agents: AtomicU32,
     /// The User-Agents of that window, one bit each by their hash.
     agent_bits: [AtomicU64; 4],
     evidence: Mutex<EvidenceRing>,
@@ -285,9 +275,9 @@ impl ClientRecord {
         self.banned_until_ms.store(0, Ordering::Release);
     }
 
-    /// Remembers the User-Agent `hash` seen at `now_secs`: how many distinct ones were seen
-    /// within `window_secs`, and whether this one was not among those remembered.
-    pub fn note_agent(&self, hash: u32, now_secs: u32, window_secs: u32) -> AgentSeen {
+    /// Remembers the User-Agent `hash` seen at `now_secs` and returns how many distinct ones
+    /// were seen within `window_secs`.
+    pub fn note_agent(&self, hash: u32, now_secs: u32, window_secs: u32) -> u32 {
         let mut live = 0;
         let mut found = false;
         let mut oldest = (u32::MAX, 0);
@@ -314,7 +304,7 @@ impl ClientRecord {
             self.agents[oldest.1].store(pack_agent(hash, now_secs), Ordering::Relaxed);
             live += 1;
         }
-        AgentSeen { live, new: !found }
+        live
     }
 
     /// Counts the User-Agent `hash` in a window of `window_secs` that starts with the first
@@ -327,25 +317,22 @@ impl ClientRecord {
         let detail = self.detail();
         let requests = self.requests.load(Ordering::Relaxed);
         let word = detail.agent_window.load(Ordering::Relaxed);
-        let (start_secs, _) = split_window(word);
+        let (start_secs, mut requests_before) = split_window(word);
         if word == 0 || now_secs.saturating_sub(start_secs) >= window_secs {
-            let before = requests.wrapping_sub(1);
-            let word = (u64::from(now_secs.saturating_add(1)) << 32) | u64::from(before);
+            requests_before = requests.wrapping_sub(1);
+            let word = (u64::from(now_secs.saturating_add(1)) << 32) | u64::from(requests_before);
             detail.agent_window.store(word, Ordering::Relaxed);
-            detail.new_agents.store(0, Ordering::Relaxed);
             for bits in &detail.agent_bits {
                 bits.store(0, Ordering::Relaxed);
             }
         }
         let bit = (hash >> 8) as usize % 256;
-        let mask = 1u64 << (bit % 64);
-        let seen = detail.agent_bits[bit / 64].fetch_or(mask, Ordering::Relaxed) & mask != 0;
-        let agents = if seen {
-            detail.new_agents.load(Ordering::Relaxed)
-        } else {
-            detail.new_agents.fetch_add(1, Ordering::Relaxed) + 1
-        };
-        let (_, requests_before) = split_window(detail.agent_window.load(Ordering::Relaxed));
+        detail.agent_bits[bit / 64].fetch_or(1 << (bit % 64), Ordering::Relaxed);
+        let agents = detail
+            .agent_bits
+            .iter()
+            .map(|bits| bits.load(Ordering::Relaxed).count_ones())
+            .sum();
         Arrivals {
             agents,
             requests: requests.wrapping_sub(requests_before),
@@ -583,7 +570,6 @@ impl Default for Detail {
             tarpitted_secs: AtomicU32::new(0),
             attempts: Buckets::default(),
             agent_window: AtomicU64::new(0),
-            new_agents: AtomicU32::new(0),
             agent_bits: std::array::from_fn(|_| AtomicU64::new(0)),
             evidence: Mutex::new(EvidenceRing::default()),
         }
@@ -619,15 +605,12 @@ mod tests {
     #[test]
     fn agents_are_counted_within_their_window() {
         let record = ClientRecord::new("192.0.2.1".parse().unwrap(), 0);
-        let live = |hash, now_secs| record.note_agent(hash, now_secs, 60).live;
-        assert_eq!(live(11, 0), 1);
-        assert_eq!(live(11, 5), 1);
-        assert_eq!(live(13, 10), 2);
-        assert_eq!(live(17, 20), 3);
+        assert_eq!(record.note_agent(11, 0, 60), 1);
+        assert_eq!(record.note_agent(11, 5, 60), 1);
+        assert_eq!(record.note_agent(13, 10, 60), 2);
+        assert_eq!(record.note_agent(17, 20, 60), 3);
         // At 65 s the agent last seen at 5 s has aged out.
-        assert_eq!(live(17, 65), 2);
-        assert!(!record.note_agent(17, 66, 60).new);
-        assert!(record.note_agent(19, 67, 60).new);
+        assert_eq!(record.note_agent(17, 65, 60), 2);
     }
 
     #[test]

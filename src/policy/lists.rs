@@ -435,14 +435,7 @@ mod tests {
     #[test]
     fn path_list_stems_continue_with_anything() {
         let mut problems = Vec::new();
-        let paths = PathList::from_list(
-            &list(
-                "/phpmyadmin*
-/+cscoe+
-",
-            ),
-            &mut problems,
-        );
+        let paths = PathList::from_list(&list("/phpmyadmin*\n/+cscoe+\n"), &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
         let cases = [
             ("/phpmyadmin2017/index.php", true),

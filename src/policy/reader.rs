@@ -129,6 +129,13 @@ impl<'a> PolicyReader<'a> {
         None
     }
 
+    /// Checks that `value` is a share: above 0 and at most 1.
+    fn share(&mut self, key: &str, value: f64) {
+        if !(value > 0.0 && value <= 1.0) {
+            self.problem(key, format!("must be above 0 and at most 1, got {value}"));
+        }
+    }
+
     fn points(&mut self, key: &str, value: i64) -> u16 {
         self.in_range(key, value, 0, MAX_POINTS).unwrap_or(0) as u16
     }
@@ -332,10 +339,7 @@ impl<'a> PolicyReader<'a> {
         let mut levels = Vec::with_capacity(config.levels.len());
         for (i, level) in config.levels.iter().enumerate() {
             let at = format!("{key}.levels[{i}]");
-            if !(level.ratio > 0.0 && level.ratio <= 1.0) {
-                let message = format!("must be above 0 and at most 1, got {}", level.ratio);
-                self.problem(&format!("{at}.ratio"), message);
-            }
+            self.share(&format!("{at}.ratio"), level.ratio);
             if levels
                 .last()
                 .is_some_and(|last: &RatioLevel| last.ratio >= level.ratio)
@@ -436,10 +440,7 @@ impl<'a> PolicyReader<'a> {
 
     fn rotating(&mut self, key: &str, config: RotatingConfig) -> Rotating {
         let agents = self.in_range(&format!("{key}.agents"), config.agents, 2, 1_000_000);
-        if !(config.share > 0.0 && config.share <= 1.0) {
-            let message = format!("must be above 0 and at most 1, got {}", config.share);
-            self.problem(&format!("{key}.share"), message);
-        }
+        self.share(&format!("{key}.share"), config.share);
         Rotating {
             points: self.points(&format!("{key}.points"), config.points),
             agents: agents.unwrap_or(2) as u32,

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
-use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 
@@ -120,8 +119,5 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for NotHttpScreen<A> {
 
 /// The peer's address; `None` on a Unix socket.
 fn peer_ip(stream: &Stream) -> Option<IpAddr> {
-    match stream.get_socket_digest()?.peer_addr()? {
-        PeerAddr::Inet(address) => Some(address.ip()),
-        _ => None,
-    }
+    super::inet_ip(stream.get_socket_digest()?.peer_addr()?)
 }
