@@ -25,7 +25,9 @@ use crate::detect::body::Field;
 use crate::detect::payload::{Location, PayloadSet};
 use crate::policy::Policy;
 use crate::store::{Store, StoreLimits};
-use danger::{danger_points, missing_danger_points, path_danger, PathDanger};
+use danger::{
+    danger_points, missing_danger_points, missing_exploit_points, path_danger, PathDanger,
+};
 pub use facts::RequestFacts;
 use memo::CleanTexts;
 use observe::{evidence_of, is_foreign_referer, is_proxy_probe, scan_payloads, trim_path};
@@ -279,6 +281,9 @@ impl Engine {
         let missing = missing_danger_points(policy, record, request, outcome.fired, status, now_ms);
         if let Some(points) = missing {
             fired.push(Signal::DangerHits, points);
+        }
+        if let Some(points) = missing_exploit_points(policy, request, status) {
+            fired.push(Signal::WebShell, points);
         }
         if let Some(points) = policy.signals.redirect_probe {
             let path_hash = hash32(trim_path(request.path));

@@ -221,6 +221,13 @@ impl PayloadMatcher {
             .expect("the shipped lists are valid: a unit test builds them")
     }
 
+    /// Says whether a raw request path names an exploit endpoint listed to count only when
+    /// the site lacks it (a web-shell entry marked `?`): call it once the site answered 404,
+    /// 410 or 403.
+    pub fn names_exploit_if_missing(&self, path: &str) -> bool {
+        self.traversal.names_exploit_if_missing(path)
+    }
+
     /// Scans one raw component and returns the payload kinds it carries.
     ///
     /// Queries are split at `&` and cookies at `;`, and each name and value is judged on its

@@ -89,6 +89,24 @@ pub(super) fn missing_danger_points(
     Some(danger_total(rule, paths))
 }
 
+/// The points of `web_shell` for a request the site answered `status`, when it asked for an
+/// exploit endpoint listed to count only on sites that lack it (a `?` entry of the web-shell
+/// list, such as Telerik's upload handler): a site running the product serves the endpoint
+/// itself, while a client asking a site without it is trying the exploit blind.
+pub(super) fn missing_exploit_points(
+    policy: &Policy,
+    request: &RequestFacts,
+    status: u16,
+) -> Option<u16> {
+    if !matches!(status, 403 | 404 | 410) {
+        return None;
+    }
+    let payloads = policy.lists.payloads.as_ref()?;
+    payloads
+        .names_exploit_if_missing(request.path)
+        .then(|| policy.signals.payload_points[Signal::WebShell.index()])
+}
+
 /// What a request for a danger path is remembered by: the path, or the number of a
 /// WordPress author lookup.
 fn probed_path(request: &RequestFacts) -> u32 {

@@ -466,6 +466,28 @@ fn plugin_paths_count_only_when_the_site_lacks_them() {
     check(&policy, &steps);
 }
 
+#[test]
+fn exploit_endpoints_a_site_serves_count_only_when_it_lacks_them() {
+    let policy = shipped("policy.yaml");
+    let steps = [
+        // A site running Telerik UI answers its upload handler: nothing.
+        step(1_000_000, "/Telerik.Web.UI.WebResource.axd?type=rau", 200).expect(Action::Allow, 0),
+        step(1_001_000, "/", 200).expect(Action::Allow, 0),
+        // Asked of a site without it, the one request is enough to block what follows.
+        step(1_000_000, "/Telerik.Web.UI.WebResource.axd?type=rau", 404)
+            .from("198.51.100.7")
+            .expect(Action::Allow, 0),
+        step(1_001_000, "/", 200)
+            .from("198.51.100.7")
+            .expect(Action::Block, 100),
+        // A script disguised as a static file is refused on its own request.
+        step(1_000_000, "/index.php/.js.map", 404)
+            .from("198.51.100.8")
+            .expect(Action::Block, 100),
+    ];
+    check(&policy, &steps);
+}
+
 /// Twelve browsers' User-Agents, as a bot that rotates them picks from.
 const AGENTS: [&str; 12] = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0",

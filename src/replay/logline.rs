@@ -10,7 +10,9 @@
 
 mod alb;
 mod clf;
+mod haproxy;
 mod json;
+mod tagged;
 #[cfg(test)]
 mod tests_corpora;
 mod timestamp;
@@ -55,7 +57,23 @@ pub struct LogEntry<'a> {
     pub forwarded_for: Option<Cow<'a, str>>,
 }
 
-impl LogEntry<'_> {
+impl<'a> LogEntry<'a> {
+    /// An entry for `request` from a log that records no headers.
+    fn bare(client: IpAddr, time_ms: u64, request: Request<'a>, status: u16) -> Self {
+        LogEntry {
+            client,
+            time_ms,
+            method: request.method,
+            target: request.target,
+            protocol: request.protocol,
+            status,
+            referer: None,
+            user_agent: None,
+            host: None,
+            forwarded_for: None,
+        }
+    }
+
     /// Copies whatever the entry borrows, so it can outlive the line it was read from.
     pub fn into_owned(self) -> LogEntry<'static> {
         let own = |text: Cow<'_, str>| Cow::Owned(text.into_owned());
@@ -154,6 +172,9 @@ pub enum LineError {
     /// The line is not a JSON object.
     #[error("malformed json: {0}")]
     Json(serde_json::Error),
+    /// An error-log line about something other than a request.
+    #[error("an error-log message that names no request")]
+    NotARequest,
 }
 
 /// Reads access-log lines in one format, keeping what consecutive lines share (the last
@@ -190,9 +211,56 @@ impl LineParser {
             LogFormat::Combined => clf::parse(line, &mut self.times, true),
             LogFormat::JsonLines => json::parse(line, &mut self.times),
             LogFormat::Auto if line.starts_with('{') => json::parse(line, &mut self.times),
-            LogFormat::Auto if alb::is_alb_line(line) => alb::parse(line, &mut self.times),
-            LogFormat::Auto => clf::parse(line, &mut self.times, true),
+            LogFormat::Auto => parse_text(line, &mut self.times),
         }
+    }
+}
+
+/// Reads a text line of any layout `auto` knows: an error log's, an AWS load balancer's,
+/// HAProxy's, or one of the common log format family.
+fn parse_text<'a>(line: &'a str, times: &mut TimeCache) -> Result<LogEntry<'a>, LineError> {
+    if tagged::is_tagged_line(line) {
+        tagged::parse(line, times)
+    } else if alb::is_alb_line(line) {
+        alb::parse(line, times)
+    } else {
+        // HAProxy's lines start as the common format's do, and part where the request
+        // line should be: only a line that fails there is tried as HAProxy's.
+        match clf::parse(line, times, true) {
+            Err(LineError::MissingRequest) => match haproxy::parse(line, times) {
+                Err(LineError::NotARequest) => Err(LineError::NotARequest),
+                Err(_) => Err(LineError::MissingRequest),
+                read => read,
+            },
+            read => read,
+        }
+    }
+}
+
+/// Reads a log line that a collector wrapped in JSON (Docker's `log`, journald's `MESSAGE`,
+/// a platform's `message`), after the syslog prefix or bare program tag (`nginx: `) the
+/// server may have put before it. The entry is copied, since the text was unescaped.
+fn parse_wrapped(text: &str, times: &mut TimeCache) -> Result<LogEntry<'static>, LineError> {
+    let text = strip_syslog_prefix(text.trim());
+    let text = strip_program_tag(text);
+    parse_text(text, times).map(LogEntry::into_owned)
+}
+
+/// Skips a program tag of a few words before `: ` (`frontend.0 nginx: `), when what follows
+/// starts with a client address.
+fn strip_program_tag(text: &str) -> &str {
+    let Some((tag, rest)) = text.split_once(": ") else {
+        return text;
+    };
+    let short_tag = tag.len() <= 64 && tag.split(' ').count() <= 3 && !tag.contains(['[', '"']);
+    let client_follows = rest
+        .split(' ')
+        .next()
+        .is_some_and(|word| parse_client(word).is_some());
+    if short_tag && client_follows {
+        rest
+    } else {
+        text
     }
 }
 
@@ -214,9 +282,14 @@ fn strip_container_prefix(line: &str) -> &str {
 }
 
 /// Skips the prefix syslog adds when a web server logs through it (`Sep 15 16:13:46 host
-/// nginx[2869]: ` or `2021-09-15T16:13:46+00:00 host nginx: `), so such logs replay as they
-/// are. The line's own timestamp, in the access-log part, is the one used.
+/// nginx[2869]: `, `2021-09-15T16:13:46+00:00 host nginx: `, or RFC 5424's `<171>1
+/// 2021-09-15T16:13:46Z host nginx - - - `, with or without the `<priority>`), so such logs
+/// replay as they are. The line's own timestamp, in the access-log part, is the one used.
 fn strip_syslog_prefix(line: &str) -> &str {
+    let line = strip_priority(line);
+    if let Some(message) = rfc5424_message(line) {
+        return message;
+    }
     let bytes = line.as_bytes();
     let bsd = bytes.len() > 16
         && bytes[0].is_ascii_uppercase()
@@ -236,6 +309,48 @@ fn strip_syslog_prefix(line: &str) -> &str {
         return line;
     }
     line[end + 2..].trim_start()
+}
+
+/// Skips a syslog `<priority>` (`<171>`) at the start of a line.
+fn strip_priority(line: &str) -> &str {
+    let Some(rest) = line.strip_prefix('<') else {
+        return line;
+    };
+    match rest.split_once('>') {
+        Some((digits, after)) if (1..=3).contains(&digits.len()) && is_digits(digits) => after,
+        _ => line,
+    }
+}
+
+/// The message of an RFC 5424 line (`1 <time> <host> <app> <procid> <msgid> <data> <msg>`),
+/// past the structured data, which is `-` or bracketed elements.
+fn rfc5424_message(line: &str) -> Option<&str> {
+    let mut rest = line.strip_prefix("1 ")?;
+    if rest.as_bytes().get(4).is_none_or(|byte| *byte != b'-') {
+        return None;
+    }
+    for _ in 0..5 {
+        rest = rest.split_once(' ')?.1;
+    }
+    let message = match rest.strip_prefix('-') {
+        Some(after) => after,
+        None => {
+            while let Some(element) = rest.strip_prefix('[') {
+                rest = element.split_once(']')?.1;
+            }
+            rest
+        }
+    };
+    Some(
+        message
+            .trim_start_matches(' ')
+            .trim_start_matches('\u{feff}'),
+    )
+}
+
+/// True for a non-empty run of ASCII digits.
+fn is_digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit())
 }
 
 /// A request's method, target and protocol, as the entry carries them.
@@ -446,6 +561,110 @@ mod tests {
                 (
                     "2026-01-24T01:34:36.743000000+00:00 stdout X 10.0.0.1",
                     "error: bad client address `2026-01-24T01:34:36.743000000+00:00`",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn lines_wrapped_by_log_collectors() {
+        check(
+            LogFormat::Auto,
+            &[
+                // Docker's json-file driver.
+                (
+                    r#"{"log":"172.17.0.1 - - [17/May/2015:10:05:14 +0000] \"GET /x HTTP/1.1\" 404 5 \"-\" \"curl/8\"\n","stream":"stdout","time":"2015-05-17T10:05:14.1Z"}"#,
+                    r#"172.17.0.1 1431857114000 "GET" "/x" Some("HTTP/1.1") 404 ua=Some("curl/8") host=None"#,
+                ),
+                // A hosting platform's journal, with syslog's program tag inside.
+                (
+                    r#"{"timestamp":1431857114,"type":"log.journald","message":"frontend.0 nginx: 203.0.113.1 - - [17/May/2015:10:05:14 +0000] \"GET / HTTP/1.1\" 502 1 \"-\" \"x\""}"#,
+                    r#"203.0.113.1 1431857114000 "GET" "/" Some("HTTP/1.1") 502 ua=Some("x") host=None"#,
+                ),
+                // A structured line keeps its own fields; its message is only a message.
+                (
+                    r#"{"ip":"1.2.3.4","ts":1431857114,"request":"GET / HTTP/1.1","status":200,"msg":"handled request"}"#,
+                    r#"1.2.3.4 1431857114000 "GET" "/" Some("HTTP/1.1") 200 ua=None host=None"#,
+                ),
+                (
+                    r#"{"time":1431857114,"message":"server started"}"#,
+                    "error: bad client address `server`",
+                ),
+                (r#"{"time":1431857114}"#, "error: missing client address"),
+            ],
+        );
+    }
+
+    #[test]
+    fn error_log_lines_that_record_a_request() {
+        check(
+            LogFormat::Auto,
+            &[
+                (
+                    "[Fri Oct 08 17:08:41.203277 2021] [core:error] [pid 7005:tid 1404] [client 88.168.206.87:14532] AH00126: Invalid URI in request GET /cgi-bin/.%2E/%2E%2E/etc/passwd HTTP/1.1",
+                    r#"88.168.206.87 1633712921203 "GET" "/cgi-bin/.%2E/%2E%2E/etc/passwd" Some("HTTP/1.1") 400 ua=None host=None"#,
+                ),
+                (
+                    r#"2021/12/01 13:53:33 [error] 31#31: *46 "/usr/share/nginx/html/market/index.html" is not found (2: No such file or directory), client: 172.17.0.1, server: localhost, request: "GET /market/ HTTP/1.1", host: "localhost""#,
+                    r#"172.17.0.1 1638366813000 "GET" "/market/" Some("HTTP/1.1") 404 ua=None host=Some("localhost")"#,
+                ),
+                (
+                    "2025/05/01 14:14:02 [2025-05-01 14:14:02.417736] [router:root-no_resp] [origin:10.10.10.10] [client: 192.168.1.1] [useragent: Mozilla/5.0 zgrab/0.x] GET /ecp/Current/x.application 444",
+                    r#"192.168.1.1 1746108842000 "GET" "/ecp/Current/x.application" None 444 ua=Some("Mozilla/5.0 zgrab/0.x") host=None"#,
+                ),
+                (
+                    "[Fri Oct 08 17:08:41.203277 2021] [mpm_event:notice] [pid 1:tid 1] AH00489: Apache/2.4.51 (Unix) configured -- resuming normal operations",
+                    "error: missing client address",
+                ),
+                (
+                    "[Fri Oct 08 17:08:41 2021] [authz_core:error] [client 10.0.0.1:5] AH01630: client denied by server configuration: /srv/www/.git",
+                    "error: an error-log message that names no request",
+                ),
+                (
+                    "2021/12/01 13:53:33 [notice] 1#1: signal process started",
+                    "error: missing client address",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn haproxy_http_logs() {
+        check(
+            LogFormat::Auto,
+            &[
+                (
+                    r#"117.136.40.129:14853 [14/Jan/2015:12:48:57.127] https-in~ app/node_8002 170/0/0/3/173 200 739 - - --NN 0/0/0/0/0 0/0 "GET /xxx/xxx HTTP/1.1""#,
+                    r#"117.136.40.129 1421239737127 "GET" "/xxx/xxx" Some("HTTP/1.1") 200 ua=None host=None"#,
+                ),
+                (
+                    r#"Apr  4 14:30:19 hap-1 haproxy[3946303]: 192.168.1.1:55032 [04/Apr/2024:14:30:18.885] front~ back/web 0/0/0/169/169 404 1541 - - ---- 5715/616/96/15/0 0/0 {Mozilla/5.0|cloud.example} "PROPFIND /remote.php/webdav/a%20b.json HTTP/1.1""#,
+                    r#"192.168.1.1 1712241018885 "PROPFIND" "/remote.php/webdav/a%20b.json" Some("HTTP/1.1") 404 ua=None host=None"#,
+                ),
+                (
+                    r#"10.0.0.1:5 [14/Jan/2015:12:48:57.127] https-in~ https-in/<NOSRV> -1/-1/-1/-1/10001 408 212 - - cR-- 1/1/0/0/0 0/0 "<BADREQ>""#,
+                    "error: an error-log message that names no request",
+                ),
+                (
+                    "192.168.1.4:50033 [28/Feb/2025:02:43:10.123] frontend/backend: SSL handshake failure",
+                    "error: missing request line",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn rfc5424_syslog() {
+        check(
+            LogFormat::Auto,
+            &[
+                (
+                    r#"<171>1 2025-11-05T20:47:03.000000+00:00 firewall.lan nginx - - - 2025/11/05 20:47:03 [error] 24537#230441: *914 open() "/usr/local/www/x" failed (2: No such file or directory), client: fdfd:ace:ace:7::17a, server: , request: "GET /x HTTP/2.0", host: "firewall.lan""#,
+                    r#"fdfd:ace:ace:7::17a 1762375623000 "GET" "/x" Some("HTTP/2.0") 404 ua=None host=Some("firewall.lan")"#,
+                ),
+                (
+                    r#"<34>1 2021-09-15T16:13:46Z web nginx 12 - [meta x="1"][origin ip="10.0.0.9"] 10.0.0.1 - - [15/Sep/2021:16:13:46 +0000] "GET / HTTP/1.1" 200 1"#,
+                    r#"10.0.0.1 1631722426000 "GET" "/" Some("HTTP/1.1") 200 ua=None host=None"#,
                 ),
             ],
         );

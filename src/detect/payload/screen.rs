@@ -129,7 +129,9 @@ impl QuietScreen {
         let prefixes = SqlWords::trigger_prefixes().iter().chain(RULE_PREFIXES);
         prefixes.for_each(|prefix| words.add(prefix, Kind::PREFIX));
         for (list, path_only) in [(system_files, false), (web_shells, true)] {
-            for (_, entry) in list_entries(list) {
+            // Entries marked `?` count only on the site's answer, which the screen never sees.
+            let counted = list_entries(list).filter(|(_, entry)| !entry.starts_with('?'));
+            for (_, entry) in counted {
                 if let Some((word, kind)) = file_trigger(entry, path_only) {
                     words.add(&word, kind);
                 }
@@ -210,7 +212,8 @@ static BYTE_CLASS: [u8; 256] = {
 };
 
 /// `..`, `--`, `::`, the `.e(` or `.e.` of a glued number (`1.e(`), the `//` (except in
-/// `://`) and `/./` that the path view collapses, and `/)`, ending at `index`.
+/// `://`) that the path view collapses, a segment that opens with a dot (`/./`, a script's
+/// `/.js.map` disguise), and `/)`, ending at `index`.
 fn is_risky_pair(bytes: &[u8], index: usize) -> bool {
     let byte = bytes[index];
     let previous = index
@@ -221,7 +224,7 @@ fn is_risky_pair(bytes: &[u8], index: usize) -> bool {
         (Some(b'.'), b'.') | (Some(b'-'), b'-') | (Some(b':'), b':') => true,
         (Some(b'e'), b'(' | b'.') => before == Some(b'.'),
         (Some(b'/'), b'/') => before != Some(b':'),
-        (Some(b'.'), b'/') => before == Some(b'/'),
+        (Some(b'/'), b'.') => true,
         // A path segment that opens with `)`, as a SQL value may (`) like (`).
         (Some(b'/'), b')') => true,
         _ => false,

@@ -7,7 +7,9 @@
 //! Web-shell and backdoor names (`c99.php`, `wso.php`) are requested only by someone looking
 //! for a compromise left behind, so they count in the URL path alone. Names are matched as
 //! whole path segments, so `etc/passwd` is found in `../../etc/passwd` but `etc/passwords.md`
-//! and `my-c99.php` are not.
+//! and `my-c99.php` are not. A web-shell entry marked `?` names an exploit endpoint of a
+//! product that sites running it serve themselves; it counts only once the site answers it
+//! as missing, which the engine learns from the response.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -17,6 +19,8 @@ use crate::detect::{list_entries, DetectError};
 pub(crate) struct TraversalMatcher {
     system_files: AhoCorasick,
     web_shells: AhoCorasick,
+    /// The web-shell entries marked `?`, when there are any.
+    web_shells_if_missing: Option<AhoCorasick>,
 }
 
 impl TraversalMatcher {
@@ -24,9 +28,14 @@ impl TraversalMatcher {
     ///
     /// Fails when a list is empty, an entry holds whitespace, or an automaton is too large.
     pub(crate) fn new(system_files: &str, web_shells: &str) -> Result<Self, DetectError> {
+        let (always, if_missing) = split_if_missing(web_shells);
         Ok(Self {
-            system_files: build_automaton("system-files", system_files)?,
-            web_shells: build_automaton("web-shells", web_shells)?,
+            system_files: build_automaton("system-files", list_entries(system_files))?,
+            web_shells: build_automaton("web-shells", always.into_iter())?,
+            web_shells_if_missing: match if_missing.is_empty() {
+                true => None,
+                false => Some(build_automaton("web-shells", if_missing.into_iter())?),
+            },
         })
     }
 
@@ -44,8 +53,34 @@ impl TraversalMatcher {
     /// Says whether a path view names a web shell or backdoor, from the list or by the shape
     /// of a script name that calls itself a shell.
     pub(crate) fn is_web_shell(&self, path: &str) -> bool {
-        names_segment(&self.web_shells, path) || path.split('/').any(is_shell_script_name)
+        names_segment(&self.web_shells, path)
+            || path.split('/').any(is_shell_script_name)
+            || hides_script_behind_static_suffix(path)
     }
+
+    /// Says whether a raw request path names a web-shell entry marked `?`: an exploit
+    /// endpoint that counts once the site answered it as missing.
+    pub(crate) fn names_exploit_if_missing(&self, path: &str) -> bool {
+        self.web_shells_if_missing
+            .as_ref()
+            .is_some_and(|automaton| names_segment(automaton, path))
+    }
+}
+
+/// List entries with their line numbers.
+type Entries<'a> = Vec<(usize, &'a str)>;
+
+/// Splits a list's entries into those that always count and those marked `?`, with the
+/// mark taken off.
+fn split_if_missing(text: &str) -> (Entries<'_>, Entries<'_>) {
+    let (mut always, mut if_missing) = (Vec::new(), Vec::new());
+    for (line, entry) in list_entries(text) {
+        match entry.strip_prefix('?') {
+            Some(unmarked) => if_missing.push((line, unmarked.trim_start())),
+            None => always.push((line, entry)),
+        }
+    }
+    (always, if_missing)
 }
 
 /// Server-side script extensions a web shell is written in.
@@ -74,15 +109,62 @@ fn is_shell_script_name(segment: &str) -> bool {
         .is_none_or(|byte| !byte.is_ascii_alphabetic())
 }
 
-fn build_automaton(list: &'static str, text: &str) -> Result<AhoCorasick, DetectError> {
+/// Extensions of the static files a front end or cache lets through unchecked.
+const STATIC_EXTENSIONS: &[&str] = &[
+    "js", "mjs", "map", "css", "png", "jpg", "jpeg", "gif", "ico", "svg", "webp", "woff", "woff2",
+    "ttf",
+];
+
+/// A script followed by a segment that is nothing but a static file's extension
+/// (`/index.php/.js.map`, `/login.jsp/.css`). The script still runs, with the rest as its
+/// path info, while a front end or cache that judges a request by its ending takes it for a
+/// static file and skips its checks: PAN-OS's authentication bypass (CVE-2024-0012) and web
+/// cache deception work this way. No page links to a file named only by an extension.
+fn hides_script_behind_static_suffix(path: &str) -> bool {
+    let mut after_script = false;
+    for segment in path.split('/') {
+        if after_script && is_bare_static_extension(segment) {
+            return true;
+        }
+        after_script = is_script_name(segment);
+    }
+    false
+}
+
+/// A segment such as `.js.map` or `.css`: dot-separated static extensions and nothing else.
+fn is_bare_static_extension(segment: &str) -> bool {
+    segment.len() <= 16
+        && segment.strip_prefix('.').is_some_and(|rest| {
+            rest.split('.').all(|part| {
+                STATIC_EXTENSIONS
+                    .iter()
+                    .any(|known| known.eq_ignore_ascii_case(part))
+            })
+        })
+}
+
+/// A segment naming a server-side script (`index.php`, `login.jsp`).
+fn is_script_name(segment: &str) -> bool {
+    segment.rsplit_once('.').is_some_and(|(stem, extension)| {
+        !stem.is_empty()
+            && SCRIPT_EXTENSIONS
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(extension))
+    })
+}
+
+fn build_automaton<'a>(
+    list: &'static str,
+    entries: impl Iterator<Item = (usize, &'a str)>,
+) -> Result<AhoCorasick, DetectError> {
     let mut patterns = Vec::new();
-    for (line, entry) in list_entries(text) {
-        if entry.contains(char::is_whitespace) {
+    for (line, entry) in entries {
+        if entry.is_empty() || entry.contains(char::is_whitespace) {
             return Err(DetectError::InvalidEntry {
                 list,
                 line,
                 entry: entry.to_string(),
-                reason: "a path holds no whitespace",
+                reason: "a path is not empty and holds no whitespace",
             });
         }
         // Entries are matched as segments, so a leading slash is only decoration.
@@ -181,6 +263,9 @@ mod tests {
             ("/up/r57shell.php5", false, true),
             ("/shell.aspx", false, true),
             ("/tools/my-shell.jsp/x", false, true),
+            ("/index.php/.js.map", false, true),
+            ("/php/ztp_gate.php/.JS.MAP", false, true),
+            ("/account/login.jsp/.css", false, true),
         ]);
     }
 
@@ -198,6 +283,29 @@ mod tests {
             ("/shell_guide.php", false, false),
             ("/docs/shell.html", false, false),
             ("/shell", false, false),
+            ("/index.php/api/users.js", false, false),
+            ("/index.php/.well-known/x", false, false),
+            ("/static/.js.map", false, false),
+            ("/app/.php/.css", false, false),
         ]);
+    }
+
+    #[test]
+    fn entries_marked_if_missing_are_kept_apart() {
+        let shells = "c99.php\n? Telerik.Web.UI.WebResource.axd\n";
+        let matcher = TraversalMatcher::new(SYSTEM_FILES, shells).expect("the lists are valid");
+        let telerik = "/Telerik.Web.UI.WebResource.axd";
+        assert!(!matcher.is_web_shell(telerik), "counted before the answer");
+        assert!(matcher.names_exploit_if_missing(telerik));
+        assert!(matcher.names_exploit_if_missing("/app/telerik.web.ui.webresource.axd"));
+        assert!(!matcher.names_exploit_if_missing("/uploads/c99.php"));
+        assert!(!matcher.names_exploit_if_missing("/my-telerik.web.ui.webresource.axd"));
+
+        let without = TraversalMatcher::new(SYSTEM_FILES, WEB_SHELLS).expect("valid");
+        assert!(!without.names_exploit_if_missing(telerik));
+        assert!(matches!(
+            TraversalMatcher::new(SYSTEM_FILES, "c99.php\n?\n"),
+            Err(DetectError::InvalidEntry { line: 2, .. })
+        ));
     }
 }

@@ -6,6 +6,9 @@
 //! both `time` and `ts`) the better-ranked one wins instead of the line being rejected. Caddy
 //! nests the request in a `request` object and headers in a `headers` object whose values
 //! are arrays; both are read. Strings borrow from the line unless they hold JSON escapes.
+//! A line with no client key but a text log line under `log`, `message`, `textPayload` or
+//! `msg` is a collector's wrapper (Docker, journald, a hosting platform), and that line is
+//! read instead.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -47,6 +50,8 @@ enum Field {
     UserAgent,
     Host,
     ForwardedFor,
+    /// A whole text log line that a collector wrapped (Docker's `log`, journald's `MESSAGE`).
+    Message,
     /// An object whose keys are read like the line's own (Caddy's `request`, `headers`).
     Nested,
 }
@@ -119,6 +124,10 @@ fn classify(key: &str) -> Option<(Field, u8)> {
         b"x-forwarded-for" => (Field::ForwardedFor, 2),
         b"forwarded_for" => (Field::ForwardedFor, 3),
         b"xff" => (Field::ForwardedFor, 4),
+        b"log" => (Field::Message, 0),
+        b"message" => (Field::Message, 1),
+        b"textpayload" => (Field::Message, 2),
+        b"msg" => (Field::Message, 3),
         b"request" => (Field::RequestLine, 0),
         b"headers" => (Field::Nested, 0),
         _ => return None,
@@ -148,6 +157,7 @@ struct Fields<'a> {
     user_agent: Slot<'a>,
     host: Slot<'a>,
     forwarded_for: Slot<'a>,
+    message: Slot<'a>,
 }
 
 /// One field's best value and the rank of the key it came from.
@@ -192,14 +202,21 @@ impl<'a> Fields<'a> {
             Field::UserAgent => &mut self.user_agent,
             Field::Host => &mut self.host,
             Field::ForwardedFor => &mut self.forwarded_for,
+            Field::Message => &mut self.message,
             Field::Nested => return None,
         };
         Some(slot)
     }
 
-    /// Checks and converts the collected values into an entry.
+    /// Checks and converts the collected values into an entry. A line with no client of its
+    /// own but a wrapped text line is read from that line.
     fn into_entry(self, times: &mut TimeCache) -> Result<LogEntry<'a>, LineError> {
-        let client_text = self.client.text().ok_or(LineError::MissingClient)?;
+        let Some(client_text) = self.client.text() else {
+            return match self.message.text() {
+                Some(wrapped) => super::parse_wrapped(&wrapped, times),
+                None => Err(LineError::MissingClient),
+            };
+        };
         let client = parse_client(&client_text)
             .ok_or_else(|| LineError::BadClient(excerpt(&client_text)))?;
         let time_ms = read_time(self.time.value(), times)?;

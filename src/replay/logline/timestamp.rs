@@ -46,8 +46,11 @@ fn parse_text(text: &str) -> Option<u64> {
     if bytes.get(2) == Some(&b'/') {
         return parse_clf(bytes);
     }
-    if bytes.get(4) == Some(&b'-') {
+    if matches!(bytes.get(4), Some(b'-' | b'/')) {
         return parse_rfc3339(bytes);
+    }
+    if bytes.get(3) == Some(&b' ') && bytes.get(7) == Some(&b' ') {
+        return parse_ctime(bytes);
     }
     text.parse::<f64>().ok().and_then(from_epoch_number)
 }
@@ -89,9 +92,9 @@ fn parse_clf(bytes: &[u8]) -> Option<u64> {
 }
 
 /// Parses `yyyy-mm-ddTHH:MM:SS[.fff][Z|±hh:mm|±hhmm]`, with `T` or a space between date and
-/// time; without a zone the time is taken as UTC.
+/// time, and nginx's error-log `yyyy/mm/dd HH:MM:SS`; without a zone the time is taken as UTC.
 fn parse_rfc3339(bytes: &[u8]) -> Option<u64> {
-    if bytes.len() < 19 || bytes[4] != b'-' || bytes[7] != b'-' {
+    if bytes.len() < 19 || !matches!(bytes[4], b'-' | b'/') || bytes[7] != bytes[4] {
         return None;
     }
     if !matches!(bytes[10], b'T' | b't' | b' ') {
@@ -107,6 +110,26 @@ fn parse_rfc3339(bytes: &[u8]) -> Option<u64> {
         zone => zone_offset(zone)?,
     };
     combine(year, month, day, seconds, fraction_ms, offset_secs)
+}
+
+/// Parses `Www Mmm dd HH:MM:SS[.ffffff] yyyy`, C's `ctime` layout with the fraction Apache's
+/// error log adds; the day may be padded with a space. The line names no zone, so the time is
+/// taken as UTC.
+fn parse_ctime(bytes: &[u8]) -> Option<u64> {
+    if bytes.len() < 24 || bytes[10] != b' ' {
+        return None;
+    }
+    let month = month_number(&bytes[4..7])?;
+    let day = match bytes[8] {
+        b' ' => number(&bytes[9..10])?,
+        _ => number(&bytes[8..10])?,
+    };
+    let (seconds, fraction_ms, rest) = clock(&bytes[11..])?;
+    let year = match rest {
+        [b' ', year @ ..] if year.len() == 4 => number(year)?,
+        _ => return None,
+    };
+    combine(year, month, day, seconds, fraction_ms, 0)
 }
 
 /// Reads `HH:MM:SS` and an optional `.fraction`, returning the seconds into the day, the
@@ -270,6 +293,23 @@ mod tests {
             ("1431857114123456", Some(1_431_857_114_123)),
             ("1431857114123456789", Some(1_431_857_114_123)),
             ("31/Dec/9999:23:59:59 +0000", Some(MAX_MILLIS - 999)),
+        ]);
+    }
+
+    #[test]
+    fn error_log_shapes() {
+        check(&[
+            // Apache's error log, and C's ctime with its space-padded day.
+            ("Sun May 17 10:05:14.123456 2015", Some(1_431_857_114_123)),
+            ("Sun May 17 10:05:14 2015", Some(1_431_857_114_000)),
+            ("Fri Oct  8 17:08:41 2021", Some(1_633_712_921_000)),
+            ("Fri Oct 08 17:08:41.203277 2021", Some(1_633_712_921_203)),
+            // nginx's error log.
+            ("2015/05/17 10:05:14", Some(1_431_857_114_000)),
+            ("2015/05-17 10:05:14", None),
+            ("Sun Mey 17 10:05:14 2015", None),
+            ("Sun May 17 10:05:14 15", None),
+            ("Sun Feb 30 10:05:14 2015", None),
         ]);
     }
 
