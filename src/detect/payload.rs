@@ -25,7 +25,7 @@ use markup::MarkupMatcher;
 use screen::QuietScreen;
 use shell::ShellMatcher;
 use sql::SqlMatcher;
-use traversal::TraversalMatcher;
+use traversal::{has_disguising_parameter, TraversalMatcher};
 
 /// At most this many bytes of one component are inspected. Real attack payloads are far
 /// shorter; the cap bounds the work a huge field can cost. A payload hidden behind 64 KiB of
@@ -312,7 +312,10 @@ impl PayloadMatcher {
         {
             found.insert(PayloadKind::PathTraversal);
         }
-        if in_path && self.traversal.is_web_shell(&scratch.path) {
+        let smuggles_path = matches!(location, Location::Path | Location::Query);
+        if (in_path && self.traversal.is_web_shell(&scratch.path))
+            || (smuggles_path && has_disguising_parameter(&scratch.path))
+        {
             found.insert(PayloadKind::WebShell);
         }
         if self
@@ -406,6 +409,11 @@ mod tests {
             ),
             (Location::Path, "/wp-content/uploads/c99.php", &[WebShell]),
             (Location::Path, "/s72_Shell.php", &[WebShell]),
+            (Location::Path, "/index.php/.js.map", &[WebShell]),
+            (Location::Query, "jsp=/app/rest/server;.jsp", &[WebShell]),
+            (Location::Path, "/app/rest/server;.jsp", &[WebShell]),
+            (Location::Header, "/app/rest/server;.jsp", &[]),
+            (Location::Query, "q=index.php/.js.map", &[]),
             (
                 Location::Path,
                 "/vendor/htmlawed/htmlawed/htmLawedTest.php",

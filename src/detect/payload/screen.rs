@@ -212,8 +212,8 @@ static BYTE_CLASS: [u8; 256] = {
 };
 
 /// `..`, `--`, `::`, the `.e(` or `.e.` of a glued number (`1.e(`), the `//` (except in
-/// `://`) that the path view collapses, a segment that opens with a dot (`/./`, a script's
-/// `/.js.map` disguise), and `/)`, ending at `index`.
+/// `://`) that the path view collapses, a segment or path parameter that opens with a dot
+/// (`/./`, a script's `/.js.map` or `;.jsp` disguise), and `/)`, ending at `index`.
 fn is_risky_pair(bytes: &[u8], index: usize) -> bool {
     let byte = bytes[index];
     let previous = index
@@ -224,7 +224,7 @@ fn is_risky_pair(bytes: &[u8], index: usize) -> bool {
         (Some(b'.'), b'.') | (Some(b'-'), b'-') | (Some(b':'), b':') => true,
         (Some(b'e'), b'(' | b'.') => before == Some(b'.'),
         (Some(b'/'), b'/') => before != Some(b':'),
-        (Some(b'/'), b'.') => true,
+        (Some(b'/' | b';'), b'.') => true,
         // A path segment that opens with `)`, as a SQL value may (`) like (`).
         (Some(b'/'), b')') => true,
         _ => false,

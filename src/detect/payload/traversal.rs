@@ -41,7 +41,9 @@ impl TraversalMatcher {
 
     /// Says whether a path view climbs directories or names a system file.
     pub(crate) fn is_traversal(&self, path: &str) -> bool {
-        has_dot_dot_segment(path) || names_segment(&self.system_files, path)
+        has_dot_dot_segment(path)
+            || names_segment(&self.system_files, path)
+            || names_proxy_socket(path)
     }
 
     /// Says whether a shell view names a system file: one hidden from the path view by
@@ -114,6 +116,44 @@ const STATIC_EXTENSIONS: &[&str] = &[
     "js", "mjs", "map", "css", "png", "jpg", "jpeg", "gif", "ico", "svg", "webp", "woff", "woff2",
     "ttf",
 ];
+
+/// A segment that ends in a path parameter holding nothing but an extension (`server;.jsp`,
+/// `admin;.css`). Servlet containers and some frameworks drop the `;…` part when they route
+/// the request, while the filter in front of them, judging by the ending, takes it for a
+/// page or file that needs no log-in: TeamCity's authentication bypass (CVE-2024-27198)
+/// works so. Session ids ride in path parameters too (`;jsessionid=…`), but never start
+/// with a dot. Looked for in the path and in query values, where such exploits put the path
+/// they smuggle.
+pub(crate) fn has_disguising_parameter(view: &str) -> bool {
+    view.split('/').any(|segment| {
+        segment.rsplit_once(';').is_some_and(|(before, parameter)| {
+            !before.is_empty()
+                && parameter.len() <= 16
+                && parameter.strip_prefix('.').is_some_and(|extension| {
+                    !extension.is_empty()
+                        && extension.bytes().all(|byte| byte.is_ascii_alphanumeric())
+                })
+        })
+    })
+}
+
+/// A Unix socket handed to Apache's mod_proxy in its `unix:/path|http://host/` form, which
+/// makes the server connect wherever the client says (CVE-2021-40438): no page carries a
+/// socket path and a pipe to a scheme.
+fn names_proxy_socket(view: &str) -> bool {
+    let bytes = view.as_bytes();
+    let Some(unix) = bytes
+        .windows(5)
+        .position(|window| window.eq_ignore_ascii_case(b"unix:"))
+    else {
+        return false;
+    };
+    let after = &view[unix + 5..];
+    after.split('|').skip(1).any(|piece| {
+        let scheme = piece.bytes().take_while(u8::is_ascii_alphanumeric).count();
+        scheme > 0 && piece.as_bytes().get(scheme) == Some(&b':')
+    })
+}
 
 /// A script followed by a segment that is nothing but a static file's extension
 /// (`/index.php/.js.map`, `/login.jsp/.css`). The script still runs, with the rest as its
@@ -264,6 +304,8 @@ mod tests {
             ("/shell.aspx", false, true),
             ("/tools/my-shell.jsp/x", false, true),
             ("/index.php/.js.map", false, true),
+            ("/?unix:AAAAAAAA|http://example.com/", true, false),
+            ("/proxy:UNIX:/run/php.sock|fcgi://localhost/", true, false),
             ("/php/ztp_gate.php/.JS.MAP", false, true),
             ("/account/login.jsp/.css", false, true),
         ]);
@@ -287,7 +329,24 @@ mod tests {
             ("/index.php/.well-known/x", false, false),
             ("/static/.js.map", false, false),
             ("/app/.php/.css", false, false),
+            ("/docs/unix: pipes | and more", false, false),
+            ("/unix:/run/x.sock", false, false),
         ]);
+    }
+
+    #[test]
+    fn path_parameters_that_disguise_a_request() {
+        for (view, disguised) in [
+            ("/app/rest/server;.jsp", true),
+            ("/admin/users;.css/x", true),
+            ("/shop;jsessionid=abc.def", false),
+            ("/a;.", false),
+            ("/;.jsp", false),
+            ("/v1;.averyveryverylongparameter", false),
+            ("/plain/path.jsp", false),
+        ] {
+            assert_eq!(has_disguising_parameter(view), disguised, "{view:?}");
+        }
     }
 
     #[test]
