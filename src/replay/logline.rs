@@ -12,6 +12,7 @@ mod alb;
 mod clf;
 mod haproxy;
 mod json;
+mod npm;
 mod tagged;
 #[cfg(test)]
 mod tests_corpora;
@@ -216,11 +217,13 @@ impl LineParser {
     }
 }
 
-/// Reads a text line of any layout `auto` knows: an error log's, an AWS load balancer's,
-/// HAProxy's, or one of the common log format family.
+/// Reads a text line of any layout `auto` knows: an error log's, Nginx Proxy Manager's, an
+/// AWS load balancer's, HAProxy's, or one of the common log format family.
 fn parse_text<'a>(line: &'a str, times: &mut TimeCache) -> Result<LogEntry<'a>, LineError> {
     if tagged::is_tagged_line(line) {
         tagged::parse(line, times)
+    } else if npm::is_npm_line(line) {
+        npm::parse(line, times)
     } else if alb::is_alb_line(line) {
         alb::parse(line, times)
     } else {
@@ -665,6 +668,31 @@ mod tests {
                 (
                     r#"<34>1 2021-09-15T16:13:46Z web nginx 12 - [meta x="1"][origin ip="10.0.0.9"] 10.0.0.1 - - [15/Sep/2021:16:13:46 +0000] "GET / HTTP/1.1" 200 1"#,
                     r#"10.0.0.1 1631722426000 "GET" "/" Some("HTTP/1.1") 200 ua=None host=None"#,
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn nginx_proxy_manager_logs() {
+        check(
+            LogFormat::Auto,
+            &[
+                (
+                    r#"[24/Jan/2022:16:51:02 +0000] - 404 404 - GET http openresty.local "/sdfdsf" [Client 1.2.3.4] [Length 192] [Gzip 3.10] [Sent-to openresty] "Mozilla/5.0 (X11)" "-""#,
+                    r#"1.2.3.4 1643043062000 "GET" "/sdfdsf" None 404 ua=Some("Mozilla/5.0 (X11)") host=Some("openresty.local")"#,
+                ),
+                (
+                    r#"[24/Jan/2022:13:40:19 +0000] 444 - GET https 4.3.2.1 "/.env" [Client 207.32.219.89] [Length 0] [Gzip -] "UCBrowser/11.0" "-""#,
+                    r#"207.32.219.89 1643031619000 "GET" "/.env" None 444 ua=Some("UCBrowser/11.0") host=Some("4.3.2.1")"#,
+                ),
+                (
+                    r#"[10/Feb/2024:21:23:32 +0100] mx.example.org 192.168.1.100 0.227 "REPORT /SOGo/dav/ HTTP/2.0" 207 125 440 - Mozilla/5.0 (Windows NT 10.0) Thunderbird/123.0"#,
+                    r#"192.168.1.100 1707596612000 "REPORT" "/SOGo/dav/" Some("HTTP/2.0") 207 ua=Some("Mozilla/5.0 (Windows NT 10.0) Thunderbird/123.0") host=Some("mx.example.org")"#,
+                ),
+                (
+                    r#"[24/Jan/2022:16:51:02 +0000] - 404 404 - GET http openresty.local "/x" [Length 192] "-" "-""#,
+                    "error: bad client address `404`",
                 ),
             ],
         );

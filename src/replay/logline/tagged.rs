@@ -79,15 +79,15 @@ pub(super) fn parse<'a>(line: &'a str, times: &mut TimeCache) -> Result<LogEntry
 
 /// What the bracketed tags of a line say about its request.
 #[derive(Default)]
-struct Tags<'a> {
-    client: Option<&'a str>,
-    user_agent: Option<&'a str>,
+pub(super) struct Tags<'a> {
+    pub(super) client: Option<&'a str>,
+    pub(super) user_agent: Option<&'a str>,
 }
 
 impl<'a> Tags<'a> {
     /// Reads one tag's text (without its brackets): `client 1.2.3.4:56`, `client: 1.2.3.4`,
     /// `useragent: …`; other tags (`core:error`, `pid 7005`) say nothing of the request.
-    fn read(&mut self, tag: &'a str) {
+    pub(super) fn read(&mut self, tag: &'a str) {
         let (name, value) = match tag.split_once([' ', ':']) {
             Some((name, value)) => (name, value.trim_start_matches([':', ' '])),
             None => return,
