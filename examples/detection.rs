@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo run --release --example detection -- [CORPUS.jsonl] [--policy conf/policy.yaml]
-//!     [--show-misses FAMILY] [--show-refused-benign]
+//!     [--show-misses FAMILY|all] [--show-refused-benign]
 //! ```
 //!
 //! The proxy runs in this process on free loopback ports in front of the demo site; requests
@@ -153,6 +153,9 @@ struct Options {
     show_refused_benign: bool,
 }
 
+const USAGE: &str = "usage: detection [CORPUS.jsonl] [--policy FILE] \
+                     [--show-misses FAMILY|all] [--show-refused-benign]";
+
 fn options() -> Options {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut options = Options {
@@ -167,6 +170,14 @@ fn options() -> Options {
             "--policy" => options.policy = args.next().map(PathBuf::from).unwrap_or(options.policy),
             "--show-misses" => options.show_misses = args.next(),
             "--show-refused-benign" => options.show_refused_benign = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            flag if flag.starts_with('-') => {
+                eprintln!("unknown option `{flag}`\n{USAGE}");
+                std::process::exit(2);
+            }
             corpus => options.corpus = PathBuf::from(corpus),
         }
     }
@@ -230,9 +241,13 @@ async fn main() -> anyhow::Result<()> {
             *tally.signals.entry(signal).or_default() += usize::from(refused);
         }
         let missed = case.expect == "attack" && !refused;
-        if missed && options.show_misses.as_deref() == Some(case.family.as_str()) {
+        let shown = options
+            .show_misses
+            .as_deref()
+            .is_some_and(|family| family == "all" || family == case.family);
+        if missed && shown {
             println!(
-                "miss {} (rule {}, PL{}) {} {}",
+                "miss {} (rule {}, PL{}, answered {status}) {} {}",
                 case.test_title, case.rule, case.paranoia_level, case.method, case.uri
             );
         }

@@ -467,3 +467,53 @@ async fn a_tls_handshake_on_the_plain_port_scores_its_sender() {
     );
     assert_eq!(proxy.demo.requests(), served);
 }
+
+/// Sends `request` on a new connection from `source` and returns the whole answer.
+async fn send_raw(source: &str, proxy: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut stream = connect_from(source, proxy).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    answer
+}
+
+#[tokio::test]
+async fn a_payload_in_a_request_pingora_cannot_parse_is_refused_by_rapsheet() {
+    let policy = "tarpit_at: 50\nblock_at: 100\nsignals: { xss: { points: 100 } }\n";
+    let proxy = TestProxy::start(policy, "");
+    let served = proxy.demo.requests();
+
+    // A raw `<` in the target: Pingora's URI parser refuses it, rapsheet reads it first.
+    let attack = b"GET /get?x=<script>alert(1)</script> HTTP/1.1\r\nHost: a\r\n\r\n";
+    let answer = send_raw("127.0.5.1", proxy.address, attack).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 403"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let xss = "rapsheet_signal_fires_total{signal=\"xss\"}";
+    assert_eq!(proxy.metric(xss), Some(1.0));
+
+    assert_eq!(
+        proxy.demo.requests(),
+        served,
+        "the attack never reached the site"
+    );
+
+    // A stray quote breaks the same parser but carries nothing: it is left to Pingora (which
+    // repairs or refuses such a line), and earns no points.
+    let clumsy = b"GET /search?q=\"red shoes\" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let answer = send_raw("127.0.5.2", proxy.address, clumsy).await;
+    assert!(
+        !answer.starts_with(b"HTTP/1.1 403"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let store = proxy.shared.engine.store();
+    let policy = proxy.shared.policy.load();
+    let clumsy_ip: IpAddr = "127.0.5.2".parse().unwrap();
+    let score = store
+        .client(clumsy_ip)
+        .map_or(0, |record| record.score(&policy, proxy.now_ms()));
+    assert_eq!(score, 0);
+}
