@@ -1,5 +1,5 @@
-//! Attack payloads inside one request component: path traversal, XSS, SQL injection,
-//! command injection and web-shell probes.
+//! Attack payloads inside one request component: path traversal and file inclusion (local or
+//! remote), XSS, SQL injection, command and code injection, and web-shell probes.
 //!
 //! The proxy hands each component it inspects (the path, the query, a header, a cookie, a
 //! body field) to [`PayloadMatcher::scan`], which answers with the set of payload kinds
@@ -11,6 +11,7 @@
 //! skips the decoding, the views and every regular expression.
 
 mod markup;
+mod remote;
 mod screen;
 mod shell;
 mod sql;
@@ -22,6 +23,7 @@ use crate::detect::normalize::{canonicalize, path_view, shell_view, sql_view, Pl
 use crate::detect::DetectError;
 
 use markup::MarkupMatcher;
+use remote::RemoteMatcher;
 use screen::QuietScreen;
 use shell::ShellMatcher;
 use sql::SqlMatcher;
@@ -177,6 +179,7 @@ impl PayloadVocab<'static> {
 /// The compiled payload detectors; build once per policy and share.
 pub struct PayloadMatcher {
     traversal: TraversalMatcher,
+    remote: RemoteMatcher,
     markup: MarkupMatcher,
     sql: SqlMatcher,
     shell: ShellMatcher,
@@ -208,6 +211,7 @@ impl PayloadMatcher {
         let screen = QuietScreen::new(sql.words(), &shell, vocab.system_files, vocab.web_shells)?;
         Ok(PayloadMatcher {
             traversal: TraversalMatcher::new(vocab.system_files, vocab.web_shells)?,
+            remote: RemoteMatcher::new().map_err(built_in_rule)?,
             markup: MarkupMatcher::new().map_err(built_in_rule)?,
             sql,
             shell,
@@ -309,6 +313,7 @@ impl PayloadMatcher {
         let mut found = PayloadSet::new();
         if self.traversal.is_traversal(&scratch.path)
             || self.traversal.names_system_file(&scratch.shell)
+            || (!in_path && self.remote.is_remote_inclusion(&scratch.canonical))
         {
             found.insert(PayloadKind::PathTraversal);
         }
@@ -408,6 +413,23 @@ mod tests {
                 &[PathTraversal],
             ),
             (Location::Path, "/wp-content/uploads/c99.php", &[WebShell]),
+            (
+                Location::Query,
+                "url=http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2F",
+                &[PathTraversal],
+            ),
+            (
+                Location::Query,
+                "u=gopher://127.0.0.1:6379/_x",
+                &[PathTraversal],
+            ),
+            (
+                Location::Query,
+                "src=http://66.240.183.75/crash.php",
+                &[PathTraversal],
+            ),
+            (Location::Query, "ssrf=http://2852039166/", &[PathTraversal]),
+            (Location::Query, "next=http://example.com/a.php", &[]),
             (Location::Path, "/s72_Shell.php", &[WebShell]),
             (Location::Path, "/index.php/.js.map", &[WebShell]),
             (Location::Query, "jsp=/app/rest/server;.jsp", &[WebShell]),

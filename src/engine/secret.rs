@@ -138,6 +138,12 @@ mod tests {
             ("x-filename", ".boto", true),
             ("x-filename", "mtrr", true),
             ("x-filename", "%2ehtaccess", true),
+            // Server-side scripts, also behind the dots and spaces Windows drops.
+            ("x-filename", "a.php", true),
+            ("x-filename", "fda.PHP7", true),
+            ("x-file-name", "foo.jspx...", true),
+            ("x_filename", "shell. jsp", true),
+            ("x-filename", "shell.aspx ", true),
             // Ordinary uploads, including names that contain a listed one.
             ("x-filename", "abc.botox.jpg", false),
             ("x-filename", "amtrra.jpg", false),
@@ -145,6 +151,9 @@ mod tests {
             ("x-filename", "shadow.png", false),
             ("x-filename", "passwd-reset.pdf", false),
             ("x-filename", "my-settings.php.png", false),
+            ("x-filename", "safe.phpinfo", false),
+            ("x-filename", "notes.php.txt", false),
+            ("x-filename", "report.jsp2017", false),
             ("x-upload-id", "settings.php", false),
         ];
         for (header, name, expected) in cases {

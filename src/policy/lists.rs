@@ -271,45 +271,58 @@ fn split_marked(list: &ListFile, unmark: impl Fn(&str) -> Option<&str>) -> (List
     (plain, marked)
 }
 
-/// File names an upload must not carry (`/.htaccess`, `/web.config`, `/wp-config*`): the
-/// files a web server or application reads as its own configuration. An entry is a whole
-/// name, or ends in `*` to cover every name that continues it after a `.`, `-` or `_`: so
-/// `/wp-config*` matches `wp-config-php.bak`, while `/shadow` matches only `shadow` and not
-/// `shadow.png`, and `/mtrr` does not match `amtrra.jpg`.
+/// File names an upload must not carry (`/.htaccess`, `/web.config`, `/wp-config*`, `*.php`):
+/// the files a web server or application reads as its own configuration, and scripts it would
+/// run. An entry is a whole name, or ends in `*` to cover every name that continues it after a
+/// `.`, `-` or `_`: so `/wp-config*` matches `wp-config-php.bak`, while `/shadow` matches only
+/// `shadow` and not `shadow.png`, and `/mtrr` does not match `amtrra.jpg`. An entry `*.ext`
+/// covers every name whose last extension is `ext`, also with one version digit (`.php7`):
+/// `a.php`, but not `a.php.png` or `a.phpinfo`.
 #[derive(Clone, Debug)]
 pub struct UploadNames {
     whole: Patterns,
     stems: Patterns,
+    extensions: Patterns,
 }
 
 impl UploadNames {
     /// Compiles the entries of `list`.
     pub fn from_list(list: &ListFile, problems: &mut Vec<Problem>) -> UploadNames {
-        let (whole, stems) = split_stems(list);
+        let (names, extensions) = split_marked(list, |entry| entry.strip_prefix('*'));
+        let (whole, stems) = split_stems(&names);
         UploadNames {
             whole: Patterns::from_list(&whole, problems),
             stems: Patterns::from_list(&stems, problems),
+            extensions: Patterns::from_list(&extensions, problems),
         }
     }
 
     /// True when the upload name `name` (as a client sent it) is restricted. Whitespace
-    /// (`settings. php`) and any directory part are dropped first.
+    /// (`settings. php`), trailing dots (`shell.jsp..`, which Windows drops) and any
+    /// directory part are dropped first.
     pub fn matches(&self, name: &str) -> bool {
         let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
         let mut file = String::with_capacity(base.len() + 1);
         file.push('/');
         file.extend(base.chars().filter(|c| !c.is_whitespace()));
+        file.truncate(file.trim_end_matches('.').len());
         let bytes = file.as_bytes();
+        let last_dot = file.rfind('.');
         self.whole
             .any(&file, |start, end| start == 0 && end == bytes.len())
             || self.stems.any(&file, |start, end| {
                 start == 0 && (end == bytes.len() || matches!(bytes[end], b'.' | b'-' | b'_'))
             })
+            || self.extensions.any(&file, |start, end| {
+                let version = &bytes[end..];
+                Some(start) == last_dot
+                    && (version.is_empty() || (version.len() == 1 && version[0].is_ascii_digit()))
+            })
     }
 
     /// The number of entries.
     pub fn len(&self) -> usize {
-        self.whole.len + self.stems.len
+        self.whole.len + self.stems.len + self.extensions.len
     }
 
     /// True when the list is empty.

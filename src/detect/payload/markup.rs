@@ -196,7 +196,7 @@ const SCRIPT_RULES: &[&str] = &[
     r"\b(?:window|self|top|parent|frames|globalthis|document|this)\s*\)?\s*\[\s*[`'\x22]",
     r"\.\s*(?:call|apply|bind)\s*`",
     r"[!+]{2,}\s*\[\s*\]|\(\s*!\s*\[\s*\]\s*\+",
-    r"\bconstructor\s*\.\s*constructor|\bconstructor\s*\(\s*['\x22]|\b__proto__|\bconstructor\s*\[\s*['\x22]?prototype",
+    r"\bconstructor\s*\.\s*constructor|\bconstructor\s*\(\s*['\x22]|\b__proto__|\bconstructor\s*(?:\.|\]?\s*\[)\s*['\x22]?prototype\b",
     r"\breflect\s*\.\s*(?:apply|construct|get)\b",
 ];
 

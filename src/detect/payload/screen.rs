@@ -83,6 +83,51 @@ const RULE_WORDS: &[&str] = &[
     "sbin",
     "adw",
     "ad4",
+    "bzdecompress",
+    "gzuncompress",
+    "gzdecode",
+    "file_get_contents",
+    "file_exists",
+    "filegroup",
+    "fileowner",
+    "fileperms",
+    "pfsockopen",
+    "assert_options",
+    "get_defined_functions",
+    "get_defined_vars",
+    "get_defined_constants",
+    "curl_init",
+    "curl_exec",
+    "move_uploaded_file",
+    "ini_set",
+    "ini_get_all",
+    "ini_restore",
+    "php_uname",
+    "highlight_file",
+    "show_source",
+    "escapeshellarg",
+    "escapeshellcmd",
+    "unserialize",
+    "sun",
+    "corba",
+    "opensymphony",
+    "apache",
+    "springframework",
+    "codehaus",
+    "groovy",
+    "bsh",
+    "mchange",
+    "clojure",
+    "logback",
+    "sf",
+    "__js_function",
+    "child_process",
+    "require",
+    "_load",
+    "kernel",
+    "open3",
+    "metadata",
+    "169",
 ];
 
 /// Words too common in paths and User-Agents to stand for a file-list entry when the entry
@@ -97,6 +142,7 @@ const BROWSER_WORDS: &[&str] = &[
 const RULE_PREFIXES: &[&str] = &[
     "exec", "spawn", "javas", "vbscr", "lives", "data", "behav", "java", "getru", "proce", "forna",
     "ognl", "getcl", "scrip", "const", "__pro", "__cla", "__sub", "__glo", "__bui", "__imp",
+    "pcntl", "posix",
 ];
 
 /// The compiled screen: a hash table of trigger words.
@@ -223,7 +269,16 @@ fn is_risky_pair(bytes: &[u8], index: usize) -> bool {
     match (previous, byte) {
         (Some(b'.'), b'.') | (Some(b'-'), b'-') | (Some(b':'), b':') => true,
         (Some(b'e'), b'(' | b'.') => before == Some(b'.'),
-        (Some(b'/'), b'/') => before != Some(b':'),
+        // `//` is risky except after a web scheme's colon, and even there when the host is
+        // spelled as digits or an IPv6 literal; `:/` after any other scheme (`php:`,
+        // `gopher:`, `file:`) is risky too.
+        (Some(b'/'), b'/') => {
+            before != Some(b':')
+                || bytes
+                    .get(index + 1)
+                    .is_some_and(|next| next.is_ascii_digit() || *next == b'[')
+        }
+        (Some(b':'), b'/') => !follows_web_scheme(&bytes[..index - 1]),
         (Some(b'/' | b';'), b'.') => true,
         // A path segment that opens with `)`, as a SQL value may (`) like (`).
         (Some(b'/'), b')') => true,
@@ -232,6 +287,19 @@ fn is_risky_pair(bytes: &[u8], index: usize) -> bool {
 }
 
 /// The first run of word characters of a command name: `ansible` for `ansible-config`.
+/// Says whether `before` (the text up to a `:`) ends with the scheme `http` or `https`.
+fn follows_web_scheme(before: &[u8]) -> bool {
+    let ends_with = |scheme: &[u8]| {
+        before.len() >= scheme.len()
+            && before[before.len() - scheme.len()..].eq_ignore_ascii_case(scheme)
+            && before
+                .len()
+                .checked_sub(scheme.len() + 1)
+                .is_none_or(|at| !before[at].is_ascii_alphanumeric())
+    };
+    ends_with(b"http") || ends_with(b"https")
+}
+
 fn first_run(name: &str) -> &str {
     let end = name.bytes().take_while(|byte| is_word_byte(*byte)).count();
     &name[..end]

@@ -9,9 +9,12 @@
 //! Commands are read in the shell view, where quoting tricks are already removed; where a
 //! command starts, and what counts as arguments, is the business of the `command` child module.
 
+mod code;
 mod command;
 
 pub(crate) use command::command_prefixes;
+
+use code::CODE_RULES;
 
 use std::collections::HashMap;
 
@@ -30,61 +33,6 @@ pub(crate) enum CommandTier {
     /// Also an everyday word (`cat`, `time`): needs shell-like arguments or nothing after it.
     WordLike,
 }
-
-/// Code-execution syntax read in the canonical view.
-const CODE_RULES: &[&str] = &[
-    // log4j lookups, including nested ones that spell `jndi` in pieces, and a `{jndi:` left
-    // behind once an obfuscating lookup in front of it has been resolved.
-    r"\$\{\s*(?:jndi\s*:|(?:lower|upper|env|sys|java|base64|date|main|ctx|spring|k8s|docker|web|log4j|bundle|marker|sd|script|url|dns|file)\s*:|\$\{|::-)",
-    r"\{\s*jndi\s*:|\bjndi\s*:\s*(?:ldaps?|rmi|dns|iiop|corba|nds|nis|https?)\s*:",
-    // Shellshock: a function definition where a header or parameter value starts.
-    r"(?:^|[;|&=\x22':])\s*\(\s*\)\s*\{",
-    // Template injection: arithmetic probes and object-graph walks.
-    r"\{\{\s*[\d\s*+\-/.]+\}\}|\$\{\s*\d+\s*[*+\-/]\s*\d+\s*\}|#\{\s*\d+\s*[*+]\s*\d+\s*\}|<%=?\s*\d+\s*[*+]\s*\d+\s*%>",
-    r"\{\{[^}]{0,80}(?:__class__|__mro__|__globals__|__builtins__|__subclasses__|__init__|config\.|lipsum|cycler|joiner|self\._)",
-    r"\b(?:__class__\s*\.\s*__mro__|__subclasses__\s*\(|__globals__\s*\[|__builtins__|__import__\s*\()",
-    r"\{%\s*(?:import|include|set|for|if|macro)\b[^%]{0,80}%\}",
-    // PHP code.
-    r"<\?php|<\?=|\$_(?:get|post|request|cookie|server|files|env)\s*\[",
-    r"\b(?:phpinfo|shell_exec|passthru|proc_open|pcntl_exec|gzinflate|str_rot13|file_put_contents|create_function|call_user_func(?:_array)?|base64_decode|fsockopen)\s*\(",
-    r"\b(?:system|exec|popen|assert|eval|include|require)(?:_once)?\s*\(\s*[\x22'$`]",
-    // Java, OGNL and expression languages.
-    r"\bjava\.lang\.(?:runtime|processbuilder|system|class|reflect)|\bgetruntime\s*\(|\bprocessbuilder|\bclass\.forname|#_memberaccess|@ognl|\bognl\.|#context\s*\[|\.getclass\s*\(\s*\)\s*\.|\bjavax\.script|\bscriptenginemanager|%\{\s*[#(@]|\bt\s*\(\s*java\.",
-    // Spring and Struts data binding walked up to the class loader (Spring4Shell and kin).
-    r"\bclass\s*\.\s*(?:module\s*\.\s*)?classloader\b|\[\s*[\x22']?class[\x22']?\s*\]\s*\[\s*[\x22']?classloader",
-    // A PHP front controller asked to call a function by name (ThinkPHP's invokefunction).
-    r"\binvokefunction\b|\bfunction\s*=\s*(?:call_user_func(?:_array)?|system|exec|shell_exec|passthru|assert|phpinfo)\b",
-    // Python.
-    r"\bos\s*\.\s*(?:system|popen|exec\w*|spawn\w*)\s*\(|\bsubprocess\s*\.\s*(?:call|popen|run|check_output)|\beval\s*\(\s*compile",
-    // Server-side includes.
-    r"<!--\s*#\s*(?:exec|include|echo|set|printenv|config|fsize|flastmod|if|elif)\b",
-    // Windows shells, PowerShell and batch syntax.
-    r"\bcmd(?:\.exe)?\s*/[ck]\b|\bpowershell(?:\.exe)?\s+-|\bpwsh\s+-",
-    r"\b(?:invoke-expression|invoke-webrequest|invoke-restmethod|start-process|downloadstring|downloadfile|set-executionpolicy)\b|\biex\s*\(|-encodedcommand\b|new-object\s+(?:system\.)?net\.webclient",
-    r"%(?:comspec|systemroot|systemdrive|windir|programfiles|programdata|appdata|localappdata|userprofile|homedrive|homepath|allusersprofile|temp)%",
-    // cmd.exe's `for [/d | /r dir | /l | /f "options"] %name in (set) do command`.
-    r"\bfor\s+(?:/[dflr]\b[^%\n]{0,80}?\s)?%%?[a-z][\w]*\s+in\s*\([^)\n]{0,200}\)\s*do\b",
-    r"\bfor\s+(?:/[dflr]\s+(?:[^%\n]{0,60}\s)?)?%%?\S{0,3}\s+in\s*\(",
-    r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s|\bif\s*/i\b",
-    r"\bif\s+[^\n]{0,80}?\s(?:equ|neq|lss|leq|gtr|geq)\s|\bif\s+(?:not\s+)?[^\s=]*[%\x22(][^\s=]*\s*==",
-    r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:[^\s(=]\S*?|\x22[^\x22]*\x22)\s*===?\s*\S+\s+[a-z@(]",
-    // Shell parameter expansion operators, aliases and variables holding a shell.
-    r"\$\{[a-z_][a-z0-9_]*(?:#|%|:[-=?+0-9]|/|\^|,)",
-    r"\$\{?(?:shell|bash)\}?\s+-c\b",
-    // Brace expansion glued to a word or starting with a comma: c{a,oun}t, {,ip,a}.
-    r"\w\{[\w./-]*,[\w./,-]*\}|\{,[\w./-]+|\{[\w./-]*,-",
-    // Mail protocol commands smuggled after a line break.
-    // Arithmetic and command expansions (read before the shell view splits braces).
-    r"\$\[[\d\s+\-*/%]*\]|\$\{\s*`|\$\(\(",
-    // The SQLite shell's dot-commands, which run programs or dump the database, after a line
-    // break or a statement end.
-    r"[;\r\n]\s*\.(?:shell|system|sh|databases|tables|dump|import|load)\b",
-    r"[\r\n]\s*(?:rcpt\s+to|mail\s+from)\s*:|[\r\n]\s*(?:ehlo|helo)\s+[a-z0-9.-]+\.[a-z]",
-    // POP3 and SMTP commands smuggled after a line break: a numbered list, an APOP digest, an
-    // AUTH with its credentials.
-    r"[\r\n]\s*list\s+\d+\s*(?:$|[\r\n])|[\r\n]\s*apop\s+\S+\s+[0-9a-f]{32}\b|[\r\n]\s*auth\s+(?:plain|login|cram-md5|xoauth2|\S+\s+[a-z0-9+/]{8,}={0,2}(?:$|[\r\n]))",
-    r"[\r\n]\s*[a-z]*\d[a-z0-9]*\s+(?:login|authenticate|select|examine|append|fetch|store|uid|search|list|status|logout)\s|[\r\n]\s*(?:retr|dele|top|uidl)\s+\d",
-];
 
 /// Shell syntax read in the shell view.
 const SYNTAX_RULES: &[&str] = &[

@@ -81,6 +81,7 @@ impl ShellMatcher {
             let previous = index.checked_sub(1).map(|before| bytes[before]);
             let start = match (bytes[index], previous) {
                 (b'|', _) if is_table_row(shell, index) => return false,
+                (b';', _) if is_media_type_parameter(shell, index) => return false,
                 (b';' | b'|' | b'&', _) => Start::Separator,
                 (b'\n' | b'\r', _) => Start::Line,
                 (b'`', _) => {
@@ -216,6 +217,31 @@ fn ends_word(after: &str) -> bool {
         .bytes()
         .next()
         .is_none_or(|byte| b" \t\r\n;|&<>)`$#".contains(&byte))
+}
+
+/// Says whether the `;` at `index` only starts a parameter of a data URI's media type
+/// (`data:image/png;base64,`, `data:text/plain;charset=utf-8`), which an inlined image in a
+/// JSON body carries and which separates no commands.
+fn is_media_type_parameter(shell: &str, index: usize) -> bool {
+    let before = &shell[..index];
+    let token_start = before
+        .rfind(|c: char| c.is_whitespace() || "\"'(=".contains(c))
+        .map_or(0, |at| at + 1);
+    let media_type = before[token_start..].strip_prefix("data:");
+    let is_media_type = media_type.is_some_and(|media_type| {
+        media_type.contains('/')
+            && media_type
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"/+.-_;=".contains(&byte))
+    });
+    let after = &shell[index + 1..];
+    let parameter = after
+        .strip_prefix("base64")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+        || after.split_once('=').is_some_and(|(name, _)| {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    is_media_type && parameter
 }
 
 /// A `$name` or `${name}` at the start of `text`, with the text after it.
