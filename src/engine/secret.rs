@@ -18,9 +18,10 @@ use crate::policy::lists::{PathList, UploadNames};
 
 /// Headers that carry the name of an uploaded file to the scripts that read them.
 /// Built once, so looking for them costs no parsing per request.
-const UPLOAD_NAME_HEADERS: [HeaderName; 3] = [
+const UPLOAD_NAME_HEADERS: [HeaderName; 4] = [
     HeaderName::from_static("x-filename"),
     HeaderName::from_static("x_filename"),
+    HeaderName::from_static("x.filename"),
     HeaderName::from_static("x-file-name"),
 ];
 
@@ -50,9 +51,24 @@ pub(super) fn names_restricted_upload(
     })
 }
 
-/// True when `file_name`, from a header or a multipart body, names a restricted file.
+/// True when `file_name`, from a header or a multipart body, names a restricted file or a
+/// PHP session file.
 pub(super) fn is_restricted_upload(uploads: &UploadNames, file_name: &str) -> bool {
-    uploads.matches(&decoded(file_name, PlusSign::Literal))
+    let name = decoded(file_name, PlusSign::Literal);
+    uploads.matches(&name) || is_php_session_file(&name)
+}
+
+/// True when `name` (after any directory part) is a PHP session file: `sess_` and a session
+/// id of 20 to 128 letters, digits, `-` or `,`. PHP unserializes such a file when a request
+/// names its id, so an upload under that name plants an object of the uploader's choosing.
+fn is_php_session_file(name: &str) -> bool {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name).trim();
+    base.get(..5)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("sess_"))
+        && (20..=128).contains(&(base.len() - 5))
+        && base[5..]
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b',')
 }
 
 /// True when a segment of `path` is a hidden name: one dot, then something other than a dot,
@@ -144,6 +160,9 @@ mod tests {
             ("x-file-name", "foo.jspx...", true),
             ("x_filename", "shell. jsp", true),
             ("x-filename", "shell.aspx ", true),
+            ("x.filename", "dangerous.phar", true),
+            ("x-filename", "sess_d8ew88tqmabdcokhumchy8htqm", true),
+            ("x-file-name", "C:\\temp\\sess_malicious12345678901", true),
             // Ordinary uploads, including names that contain a listed one.
             ("x-filename", "abc.botox.jpg", false),
             ("x-filename", "amtrra.jpg", false),
@@ -154,6 +173,12 @@ mod tests {
             ("x-filename", "safe.phpinfo", false),
             ("x-filename", "notes.php.txt", false),
             ("x-filename", "report.jsp2017", false),
+            ("x-filename", "sess_short", false),
+            (
+                "x-filename",
+                "my_sess_data_from_the_last_quarter.txt",
+                false,
+            ),
             ("x-upload-id", "settings.php", false),
         ];
         for (header, name, expected) in cases {

@@ -18,6 +18,12 @@ const REMOTE_RULES: &[&str] = &[
     r"(?:^|[/@=])(?:169\.254\.169\.254|\[?fd00:ec2::254\]?|metadata\.google\.internal|metadata\.packet\.net|metadata\.azure\.com|192\.0\.0\.192)(?:$|[:/?#])",
     // A URL whose host is a decimal, hex or octal spelling of an address.
     r"\b(?:https?|ftps?|gopher|dict)://(?:[^/@\s]*@)?(?:\d{8,}|0x[0-9a-f]+(?:\.0x[0-9a-f]+)*|0[0-7]+(?:\.0[0-7]*){1,3})(?:$|[:/?#])",
+    // Names that reach the machine itself or its container host and cluster from inside:
+    // loopback aliases that no browser or OAuth client sends (`localhost4`, `ip6-loopback`),
+    // Docker's and Podman's host names, the Kubernetes API, and public names that resolve to
+    // 127.0.0.1. Plain `localhost` and 127.0.0.1 are left alone: OAuth clients on the
+    // user's own machine name them in their redirect addresses (RFC 8252).
+    r"(?:^|[/@=])(?:localhost(?:\.localdomain|[46](?:\.localdomain[46])?)|ip6-(?:localhost|loopback)|ipv6-localhost|(?:host|gateway|kubernetes)\.docker\.internal|host\.containers\.internal|kubernetes\.default(?:\.svc(?:\.cluster\.local)?)?|localtest\.me|lvh\.me)(?:$|[:/?#])",
     // Schemes that nothing but request forgery sends through a web form.
     r"(?:^|[\s\x22'=(])(?:gopher|dict|tftp|netdoc)://",
     // A script or text file on a bare IP address, as the whole value.
@@ -71,6 +77,12 @@ mod tests {
             ("the 169.254.169.254 address is link-local", false),
             ("http://10.0.0.5/", false),
             ("2852039166", false),
+            ("host.docker.internal/", true),
+            ("http://kubernetes.default.svc.cluster.local/api", true),
+            ("http://localhost4.localdomain4/", true),
+            ("http://127.0.0.1:53682/callback", false),
+            ("http://localhost:8080/oauth2/callback", false),
+            ("my.lvh.mechanic.example", false),
         ];
         for (value, expected) in cases {
             assert_eq!(matcher.is_remote_inclusion(value), expected, "{value:?}");

@@ -84,6 +84,8 @@ const RULE_WORDS: &[&str] = &[
     "adw",
     "ad4",
     "bzdecompress",
+    "zlib_decode",
+    "zlib_encode",
     "gzuncompress",
     "gzdecode",
     "file_get_contents",
@@ -128,6 +130,17 @@ const RULE_WORDS: &[&str] = &[
     "open3",
     "metadata",
     "169",
+    "localhost4",
+    "localhost6",
+    "localdomain",
+    "loopback",
+    "ipv6",
+    "docker",
+    "containers",
+    "kubernetes",
+    "localtest",
+    "lvh",
+    "while",
 ];
 
 /// Words too common in paths and User-Agents to stand for a file-list entry when the entry

@@ -29,13 +29,14 @@ pub(super) const CODE_RULES: &[&str] = &[
     r"<\?\s*(?:php\b|=|\$|(?:echo|print|system|exec|passthru|eval|include|require)\b)|[\[{][\\/]?php[\]}]",
     r"\$(?:_(?:get|post|request|cookie|server|files|env|session)|globals|http_raw_post_data|http_\w+_vars)\b",
     r"\$\s*\{\s*[\x22'$@]|\$\s+\{\s*[^\s}]",
-    r"@?\$+\s*(?:[a-z_]\w*|\{[^}]{1,100}\})(?:\s*(?:\[[^\]]{1,100}\]|\{[^}]{1,100}\}|->\s*\w+))*(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
+    r"@?\$+\s*(?:[a-z_]\w*|\{[^}]{1,100}\})(?:(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*(?:\[(?:[^\[\]]{1,100}|[^\[\]]{0,50}\[[^\]]{1,50}\][^\[\]]{0,50})\]|\{[^}]{1,100}\}|->\s*\w+))*(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
     r"(?:[\x22']|\(\s*(?:/\*.*?\*/\s*)*)(?:system|exec|shell_exec|passthru|popen|proc_open|assert|eval|phpinfo|pcntl_exec)\s*(?:/\*.*?\*/\s*)*[\x22')]\s*\(",
     // PHP functions that nothing but PHP is named after, called even through comments or
     // line breaks (`gzinflate/**/(`, `file_exists (\n)`); the common-word ones (`exec`,
     // `system`) only with an argument that no prose has.
-    r"(?:phpinfo|shell_exec|passthru|proc_open|pcntl_\w+|gz(?:inflate|uncompress|decode)|bzdecompress|str_rot13|file_(?:put|get)_contents|file_exists|filegroup|fileowner|fileperms|create_function|call_user_func(?:_array)?|base64_decode|p?fsockopen|posix_\w+|assert_options|get_defined_(?:functions|vars|constants)|curl_(?:init|exec)|move_uploaded_file|ini_(?:set|get_all|restore)|php_uname|highlight_file|show_source|escapeshell(?:arg|cmd)|unserialize)(?:\s|=|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
+    r"(?:phpinfo|shell_exec|passthru|proc_open|pcntl_\w+|gz(?:inflate|uncompress|decode)|bzdecompress|zlib_(?:decode|encode)|str_rot13|file_(?:put|get)_contents|file_exists|filegroup|fileowner|fileperms|create_function|call_user_func(?:_array)?|base64_decode|p?fsockopen|posix_\w+|assert_options|get_defined_(?:functions|vars|constants)|curl_(?:init|exec)|move_uploaded_file|ini_(?:set|get_all|restore)|php_uname|highlight_file|show_source|escapeshell(?:arg|cmd)|unserialize)(?:\s|=|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
     r"\b(?:system|exec|popen|assert|eval|include|require)(?:_once)?\s*\(\s*[\x22'$`]",
+    r"\b(?:system|exec|shell_exec|passthru|popen)\s*\(\s*(?:whoami|id|uname|ls|pwd|dir|hostname|ipconfig|ifconfig|wget|curl|nc|bash|sh|cmd)\b",
     r"\bexec(?:\s|/\*.*?\*/|#[^\n]*\n)*(?:/\*.*?\*/|#[^\n]*\n)(?:\s|/\*.*?\*/|#[^\n]*\n)*\(|\bexec[\t\n\r]+\(|\bexec\s{2,}\(",
     // A serialized PHP object, which unserialize() turns into a gadget chain.
     r"\b[oc]:\+?\d+:\x22[^\x22]{1,200}\x22:\d+:\{",
@@ -43,7 +44,7 @@ pub(super) const CODE_RULES: &[&str] = &[
     r"\b(?:php|phar|zlib|glob|expect|ogg|rar|ssh2\.\w+|compress\.(?:zlib|bzip2))://|\bdata:(?://)?(?:text/plain|application/x-(?:httpd-)?php)\b",
     // php.ini directives, as PHP-FPM's PHP_VALUE and .user.ini take them, at the start of a
     // value or line: what an attacker sets to make the next request run his input.
-    r"(?:^|[\n;])\s*(?:auto_(?:prepend|append)_file|allow_url_(?:include|fopen)|disable_(?:functions|classes)|open_basedir|safe_mode\w*|extension_dir|zend_extension|include_path|sendmail_path|error_log|log_errors|display_errors|cgi\.\w+|doc_root|user_dir|opcache\.\w+|mbstring\.\w+|session\.\w+|memory_limit|max_execution_time|engine|precision|unserialize_max_depth|short_open_tag|register_globals|file_uploads|upload_tmp_dir|expose_php|pcre\.\w+)\s*=",
+    r"(?:^|[\n;])\s*(?:auto_(?:prepend|append)_file|allow_url_(?:include|fopen)|disable_(?:functions|classes)|open_basedir|safe_mode\w*|extension_dir|zend_extension|include_path|sendmail_path|error_log|log_errors|display_errors|cgi\.\w+|doc_root|user_dir|opcache\.\w+|mbstring\.\w+|session\.\w+|memory_limit|max_execution_time|engine|precision|extension|smtp|smtp_port|sendmail_from|unserialize_max_depth|short_open_tag|register_globals|file_uploads|upload_tmp_dir|expose_php|pcre\.\w+)\s*=",
     // Java, OGNL and expression languages.
     r"\bjava\s*\.\s*(?:lang\s*\.\s*)?(?:runtime|processbuilder)\b|\bjava\.lang\.(?:system|class|reflect)|\bgetruntime\s*\(|\bprocessbuilder|\bclass\.forname|#_memberaccess|@ognl|\bognl\.|#context\s*\[|\.getclass\s*\(\s*\)\s*\.|\bjavax\.script|\bscriptenginemanager|%\{\s*[#(@]|\bt\s*\(\s*java\.",
     // A Java class of the packages that deserialization gadget chains are built from, standing
@@ -52,9 +53,14 @@ pub(super) const CODE_RULES: &[&str] = &[
     // java.lang.Thread.run(`) it does not count.
     r"(?:^|[\x22'>\[,])\s*(?:java\.(?:io|lang|net|nio|rmi|beans|security)|javax\.(?:naming|script|management|el|xml\.transform)|com\.sun|sun\.(?:misc|reflect|rmi)|org\.omg\.corba|com\.opensymphony\.xwork2|org\.apache\.(?:commons|xalan|xbean|naming|tomcat\.dbcp|catalina|struts2)|org\.springframework\.(?:beans|context|jndi|aop)|org\.codehaus\.groovy|groovy\.lang|bsh\.(?:interpreter|xthis)|com\.mchange\.v2|org\.mozilla\.javascript|clojure\.(?:core|lang)|ch\.qos\.logback|net\.sf\.json)(?:\.[\w$]+)*\s*(?:$|[\x22'<\],])",
     // Node.js: node-serialize's and funcster's function markers, the child_process module,
-    // the module loader reached from the process; an endless loop meant to hang the event loop.
+    // the module loader and environment reached from the process.
     r"_\$\$nd_func\$\$_|\b__js_function\b|\bchild_process\b|\bprocess\s*\.\s*(?:mainmodule|binding|dlopen)\b|\brequire\s*\.\s*main\b|\._load\s*\(",
-    r"\bwhile\s*\(\s*!\s*(?:false|[-+]?0|\x22\x22|''|null)?\s*\)",
+    r"\bprocess\s*(?:\.\s*env\b|\[)|\brequire\s*\[",
+    // React Server Components' flight references walked to a constructor (React2Shell).
+    r"\$\d+:(?:[\w$]+:)?(?:constructor|prototype|__proto__)\b",
+    // A loop with an always-true condition and an empty body: the request hangs the
+    // interpreter that evaluates it. Code with a real body (`while (true) {`) is left alone.
+    r"\bwhile\s*\(+\s*(?:!+\s*(?:false|[-+]?0|\x22\x22|''|``|null|undefined|nan|\{\})?|true|[-+]?(?:1|infinity)|this|string|new\s+date)\s*\)+\s*(?:;|$)",
     // Ruby: process and shell calls; Perl: code run inside an interpolated string (`@{[ ]}`).
     r"\b(?:process\s*\.\s*spawn|kernel\s*\.\s*(?:exec|system|spawn|open)|io\s*\.\s*popen|open3\s*\.\s*\w+)\s*\(|%x\s*[({\[]|@\{\s*\[",
     // Spring and Struts data binding walked up to the class loader (Spring4Shell and kin).
@@ -137,6 +143,13 @@ mod tests {
             ("x=phar://uploads/avatar.jpg", true),
             ("x=auto_prepend_file%3Dphp://input", true),
             ("x=memory_limit%20=%20512M", true),
+            ("x=%24__%5B%24_%5B1%5D%5D%287%29", true),
+            (
+                "x=%24_aB_4c%20%23foo%0D%0A%09%5B5%5D%2F%2Fbar%0D%0A%09%5B%27d%27%5D%20(17)",
+                true,
+            ),
+            ("cmd=system(whoami)", true),
+            ("x=ZlIb%5fDeCoDe=(bla)", true),
         ]);
     }
 
@@ -153,6 +166,14 @@ mod tests {
             ("x=_%24%24ND_FUNC%24%24_function(){}", true),
             ("x=require('child_process').exec('id')", true),
             ("x=while(!false)", true),
+            ("x=while(true);", true),
+            ("x=while(new%20Date);", true),
+            ("x=process.env", true),
+            ("x=process%5BmainModule", true),
+            (
+                "x=%7B%22get%22%3A%22%243%3Aconstructor%3Aconstructor%22%7D",
+                true,
+            ),
             ("x=Process.spawn(%22id%22)", true),
             ("x=%40%7B%5Bsystem%20%27whoami%27%5D%7D", true),
             ("a[constructor][prototype][onerror]=a", true),
@@ -166,6 +187,7 @@ mod tests {
             // Prose and data that share words or characters with the rules.
             ("q=the+system+(which+we+built)+works", false),
             ("q=exec+(short+for+executive)", false),
+            ("q=operating+system(s)+and+identity", false),
             ("price=costs+%245+(each)", false),
             ("x=%24a%5B%5D%28%29", false),
             ("x=%24%7B%7D%28%29", false),
@@ -180,6 +202,9 @@ mod tests {
                 false,
             ),
             ("q=how+to+use+child+processes+in+node", false),
+            ("code=while+(true)+%7B+step()%3B+%7D", false),
+            ("q=worked+while+(mostly)+asleep", false),
+            ("q=the+process+(environment)", false),
             ("img=data%3Aimage%2Fpng%3Bbase64%2CiVBORw0KGgo%3D", false),
             ("redirect=https%3A%2F%2Fwww.example.com%2Faccount", false),
         ]);
