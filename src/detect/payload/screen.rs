@@ -141,6 +141,16 @@ const RULE_WORDS: &[&str] = &[
     "localtest",
     "lvh",
     "while",
+    "clonetransformer",
+    "forclosure",
+    "instantiatefactory",
+    "instantiatetransformer",
+    "invokertransformer",
+    "prototypeclonefactory",
+    "prototypeserializationfactory",
+    "whileclosure",
+    "filesystemxmlapplicationcontext",
+    "classpathxmlapplicationcontext",
 ];
 
 /// Words too common in paths and User-Agents to stand for a file-list entry when the entry
@@ -155,7 +165,7 @@ const BROWSER_WORDS: &[&str] = &[
 const RULE_PREFIXES: &[&str] = &[
     "exec", "spawn", "javas", "vbscr", "lives", "data", "behav", "java", "getru", "proce", "forna",
     "ognl", "getcl", "scrip", "const", "__pro", "__cla", "__sub", "__glo", "__bui", "__imp",
-    "pcntl", "posix",
+    "pcntl", "posix", "ro0ab", "aced0",
 ];
 
 /// The compiled screen: a hash table of trigger words.

