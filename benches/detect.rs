@@ -1,6 +1,6 @@
 //! The payload scanner's cost on the request path: what an ordinary request pays for each
 //! component it carries (a plain path, a browser User-Agent, a typical cookie, a query with a
-//! few parameters) and what an attack string costs. Run with `cargo bench --bench detect`.
+//! few parameters, one in German) and what an attack string costs. Run with `cargo bench --bench detect`.
 //!
 //! Every component of every request goes through `PayloadMatcher::scan`, so the ordinary cases
 //! are the ones that bound the proxy's throughput; the attack case only has to stay bounded.
@@ -30,6 +30,11 @@ const CASES: &[(&str, Location, &str)] = &[
         "query",
         Location::Query,
         "q=red+running+shoes&page=2&sort=price_asc&utm_source=newsletter",
+    ),
+    (
+        "non_ascii_query",
+        Location::Query,
+        "q=Sch%C3%B6ne+Gr%C3%BC%C3%9Fe+aus+M%C3%BCnchen&lang=de",
     ),
     (
         "attack",

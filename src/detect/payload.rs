@@ -19,6 +19,8 @@ mod traversal;
 
 use std::cell::RefCell;
 
+use regex::RegexSet;
+
 use crate::detect::normalize::{canonicalize, path_view, shell_view, sql_view, PlusSign};
 use crate::detect::DetectError;
 
@@ -366,6 +368,37 @@ impl PayloadMatcher {
 /// early, and the bound keeps a path of many slashes cheap.
 const MAX_PATH_SEGMENTS: usize = 8;
 
+/// Compiles a detector's rules into one set, with ASCII word boundaries.
+///
+/// A Unicode `\b` makes the regex crate's lazy DFA give up at the first non-ASCII byte and
+/// fall back to a far slower engine: a German or Czech form value cost the code rules about
+/// 100 µs instead of 2. The rules only ever anchor ASCII words (`system`, `union`, `onload`),
+/// so an ASCII boundary is the one they mean; a non-ASCII letter then counts as a non-word
+/// character beside them, which can only make a rule fire more readily.
+fn rule_set<'a>(rules: impl IntoIterator<Item = &'a str>) -> Result<RegexSet, regex::Error> {
+    RegexSet::new(rules.into_iter().map(ascii_word_boundaries))
+}
+
+/// Rewrites each `\b` of a pattern (not an escaped backslash followed by `b`) as `(?-u:\b)`.
+fn ascii_word_boundaries(rule: &str) -> String {
+    let mut out = String::with_capacity(rule.len() + 16);
+    let mut chars = rule.chars();
+    while let Some(character) = chars.next() {
+        match (character, character == '\\') {
+            (_, true) => match chars.next() {
+                Some('b') => out.push_str("(?-u:\\b)"),
+                Some(escaped) => {
+                    out.push('\\');
+                    out.push(escaped);
+                }
+                None => out.push('\\'),
+            },
+            (other, false) => out.push(other),
+        }
+    }
+    out
+}
+
 /// Cuts `raw` to at most [`MAX_SCAN_BYTES`], on a character boundary.
 fn clip(raw: &str) -> &str {
     if raw.len() <= MAX_SCAN_BYTES {
@@ -401,6 +434,18 @@ mod tests {
             let expected: PayloadSet = expected.iter().copied().collect();
             assert_eq!(found, expected, "{location:?} {raw:?}");
         }
+    }
+
+    #[test]
+    fn word_boundaries_become_ascii_ones_and_escapes_stay() {
+        assert_eq!(
+            ascii_word_boundaries(r"\bunion\b"),
+            r"(?-u:\b)union(?-u:\b)"
+        );
+        assert_eq!(ascii_word_boundaries(r"[\\/]b\\b\s"), r"[\\/]b\\b\s");
+        let set = rule_set([r"\bsystem\s*\("]).expect("the rule compiles");
+        assert!(set.is_match("grüße; system('id')"));
+        assert!(!set.is_match("filesystem()"));
     }
 
     #[test]

@@ -210,8 +210,8 @@ impl MarkupMatcher {
     /// Compiles the rules; they are built from constants, so failure is a bug.
     pub(crate) fn new() -> Result<Self, regex::Error> {
         Ok(Self {
-            markup: RegexSet::new(markup_rules())?,
-            script: RegexSet::new(SCRIPT_RULES)?,
+            markup: super::rule_set(markup_rules().iter().map(String::as_str))?,
+            script: super::rule_set(SCRIPT_RULES.iter().copied())?,
         })
     }
 

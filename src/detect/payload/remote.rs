@@ -41,7 +41,7 @@ impl RemoteMatcher {
     /// Compiles the rules; they are constants, so failure is a bug.
     pub(crate) fn new() -> Result<Self, regex::Error> {
         Ok(Self {
-            rules: RegexSet::new(REMOTE_RULES)?,
+            rules: super::rule_set(REMOTE_RULES.iter().copied())?,
         })
     }
 

@@ -90,8 +90,8 @@ impl ShellMatcher {
         }
         Ok(Self {
             commands,
-            code: RegexSet::new(CODE_RULES).map_err(rule_bug)?,
-            syntax: RegexSet::new(SYNTAX_RULES).map_err(rule_bug)?,
+            code: super::rule_set(CODE_RULES.iter().copied()).map_err(rule_bug)?,
+            syntax: super::rule_set(SYNTAX_RULES.iter().copied()).map_err(rule_bug)?,
         })
     }
 

@@ -119,7 +119,7 @@ impl SqlMatcher {
     /// Compiles the rules; they are constants, so failure is a bug caught by the unit tests.
     pub(crate) fn new() -> Result<Self, regex::Error> {
         Ok(Self {
-            rules: RegexSet::new(RULES)?,
+            rules: super::rule_set(RULES.iter().copied())?,
             nosql: regex::Regex::new(NOSQL_OPERATORS)?,
             words: SqlWords::new(),
         })

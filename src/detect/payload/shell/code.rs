@@ -27,31 +27,31 @@ pub(super) const CODE_RULES: &[&str] = &[
     // `${'a'}(3)`), a function named in a string or in parentheses (`"system"('id')`,
     // `(system)('id')`).
     r"<\?\s*(?:php\b|=|\$|(?:echo|print|system|exec|passthru|eval|include|require)\b)|[\[{][\\/]?php[\]}]",
-    r"\$(?:_(?:get|post|request|cookie|server|files|env|session)|globals|http_raw_post_data|http_\w+_vars)\b",
+    r"\$(?:_(?:get|post|request|cookie|server|files|env|session)|globals|http_raw_post_data|http_[a-z0-9_]+_vars)\b",
     r"\$\s*\{\s*[\x22'$@]|\$\s+\{\s*[^\s}]",
-    r"@?\$+\s*(?:[a-z_]\w*|\{[^}]{1,100}\})(?:(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*(?:\[(?:[^\[\]]{1,100}|[^\[\]]{0,50}\[[^\]]{1,50}\][^\[\]]{0,50})\]|\{[^}]{1,100}\}|->\s*\w+))*(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
+    r"@?\$+\s*(?:[a-z_][a-z0-9_]*|\{[^}]+\})(?:(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*(?:\[(?:[^\[\]]+|[^\[\]]*\[[^\]]+\][^\[\]]*)\]|\{[^}]+\}|->\s*[a-z0-9_]+))*(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
     r"(?:[\x22']|\(\s*(?:/\*.*?\*/\s*)*)(?:system|exec|shell_exec|passthru|popen|proc_open|assert|eval|phpinfo|pcntl_exec)\s*(?:/\*.*?\*/\s*)*[\x22')]\s*\(",
     // PHP functions that nothing but PHP is named after, called even through comments or
     // line breaks (`gzinflate/**/(`, `file_exists (\n)`); the common-word ones (`exec`,
     // `system`) only with an argument that no prose has.
-    r"\b(?:phpinfo|shell_exec|passthru|proc_open|pcntl_\w+|gz(?:inflate|uncompress|decode)|bzdecompress|zlib_(?:decode|encode)|str_rot13|file_(?:put|get)_contents|file_exists|filegroup|fileowner|fileperms|create_function|call_user_func(?:_array)?|base64_decode|p?fsockopen|posix_\w+|assert_options|get_defined_(?:functions|vars|constants)|curl_(?:init|exec)|move_uploaded_file|ini_(?:set|get_all|restore)|php_uname|highlight_file|show_source|escapeshell(?:arg|cmd)|unserialize)(?:\s|=|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
+    r"\b(?:phpinfo|shell_exec|passthru|proc_open|pcntl_[a-z0-9_]+|gz(?:inflate|uncompress|decode)|bzdecompress|zlib_(?:decode|encode)|str_rot13|file_(?:put|get)_contents|file_exists|filegroup|fileowner|fileperms|create_function|call_user_func(?:_array)?|base64_decode|p?fsockopen|posix_[a-z0-9_]+|assert_options|get_defined_(?:functions|vars|constants)|curl_(?:init|exec)|move_uploaded_file|ini_(?:set|get_all|restore)|php_uname|highlight_file|show_source|escapeshell(?:arg|cmd)|unserialize)(?:\s|=|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
     r"\b(?:system|exec|popen|assert|eval|include|require)(?:_once)?\s*\(\s*[\x22'$`]",
     r"\b(?:system|exec|shell_exec|passthru|popen)\s*\(\s*(?:whoami|id|uname|ls|pwd|dir|hostname|ipconfig|ifconfig|wget|curl|nc|bash|sh|cmd)\b",
     r"\bexec(?:\s|/\*.*?\*/|#[^\n]*\n)*(?:/\*.*?\*/|#[^\n]*\n)(?:\s|/\*.*?\*/|#[^\n]*\n)*\(|\bexec[\t\n\r]+\(|\bexec\s{2,}\(",
     // A serialized PHP object, which unserialize() turns into a gadget chain.
     r"\b[oc]:\+?\d+:\x22[^\x22]{1,200}\x22:\d+:\{",
     // PHP stream wrappers that run or smuggle code through include().
-    r"\b(?:php|phar|zlib|glob|expect|ogg|rar|ssh2\.\w+|compress\.(?:zlib|bzip2))://|\bdata:(?://)?(?:text/plain|application/x-(?:httpd-)?php)\b",
+    r"\b(?:php|phar|zlib|glob|expect|ogg|rar|ssh2\.[a-z0-9_]+|compress\.(?:zlib|bzip2))://|\bdata:(?://)?(?:text/plain|application/x-(?:httpd-)?php)\b",
     // php.ini directives, as PHP-FPM's PHP_VALUE and .user.ini take them, at the start of a
     // value or line: what an attacker sets to make the next request run his input.
-    r"(?:^|[\n;])\s*(?:auto_(?:prepend|append)_file|allow_url_(?:include|fopen)|disable_(?:functions|classes)|open_basedir|safe_mode\w*|extension_dir|zend_extension|include_path|sendmail_path|error_log|log_errors|display_errors|cgi\.\w+|doc_root|user_dir|opcache\.\w+|mbstring\.\w+|session\.\w+|memory_limit|max_execution_time|engine|precision|extension|smtp|smtp_port|sendmail_from|unserialize_max_depth|short_open_tag|register_globals|file_uploads|upload_tmp_dir|expose_php|pcre\.\w+)\s*=",
+    r"(?:^|[\n;])\s*(?:auto_(?:prepend|append)_file|allow_url_(?:include|fopen)|disable_(?:functions|classes)|open_basedir|safe_mode[a-z0-9_]*|extension_dir|zend_extension|include_path|sendmail_path|error_log|log_errors|display_errors|cgi\.[a-z0-9_]+|doc_root|user_dir|opcache\.[a-z0-9_]+|mbstring\.[a-z0-9_]+|session\.[a-z0-9_]+|memory_limit|max_execution_time|engine|precision|extension|smtp|smtp_port|sendmail_from|unserialize_max_depth|short_open_tag|register_globals|file_uploads|upload_tmp_dir|expose_php|pcre\.[a-z0-9_]+)\s*=",
     // Java, OGNL and expression languages.
     r"\bjava\s*\.\s*(?:lang\s*\.\s*)?(?:runtime|processbuilder)\b|\bjava\.lang\.(?:system|class|reflect)|\bgetruntime\s*\(|\bprocessbuilder|\bclass\.forname|#_memberaccess|@ognl|\bognl\.|#context\s*\[|\.getclass\s*\(\s*\)\s*\.|\bjavax\.script|\bscriptenginemanager|%\{\s*[#(@]|\bt\s*\(\s*java\.",
     // A Java class of the packages that deserialization gadget chains are built from, standing
     // alone as a value, a quoted string or an XML text (`"java.io.File"`, `>com.sun.x<`): what
     // a polymorphic JSON or XML payload names. Inside prose or a pasted stack trace (`at
     // java.lang.Thread.run(`) it does not count.
-    r"(?:^|[\x22'>\[,])\s*(?:java\.(?:io|lang|net|nio|rmi|beans|security)|javax\.(?:naming|script|management|el|xml\.transform)|com\.sun|sun\.(?:misc|reflect|rmi)|org\.omg\.corba|com\.opensymphony\.xwork2|org\.apache\.(?:commons|xalan|xbean|naming|tomcat\.dbcp|catalina|struts2)|org\.springframework\.(?:beans|context|jndi|aop)|org\.codehaus\.groovy|groovy\.lang|bsh\.(?:interpreter|xthis)|com\.mchange\.v2|org\.mozilla\.javascript|clojure\.(?:core|lang)|ch\.qos\.logback|net\.sf\.json)(?:\.[\w$]+)*\s*(?:$|[\x22'<\],])",
+    r"(?:^|[\x22'>\[,])\s*(?:java\.(?:io|lang|net|nio|rmi|beans|security)|javax\.(?:naming|script|management|el|xml\.transform)|com\.sun|sun\.(?:misc|reflect|rmi)|org\.omg\.corba|com\.opensymphony\.xwork2|org\.apache\.(?:commons|xalan|xbean|naming|tomcat\.dbcp|catalina|struts2)|org\.springframework\.(?:beans|context|jndi|aop)|org\.codehaus\.groovy|groovy\.lang|bsh\.(?:interpreter|xthis)|com\.mchange\.v2|org\.mozilla\.javascript|clojure\.(?:core|lang)|ch\.qos\.logback|net\.sf\.json)(?:\.[a-z0-9_$]+)*\s*(?:$|[\x22'<\],])",
     // A serialized Java object (its stream magic, raw in hex or in base64) at the start of
     // a value; the transformer and closure classes of the commons-collections gadget chains;
     // Spring contexts loaded from an attacker's XML.
@@ -62,12 +62,12 @@ pub(super) const CODE_RULES: &[&str] = &[
     r"_\$\$nd_func\$\$_|\b__js_function\b|\bchild_process\b|\bprocess\s*\.\s*(?:mainmodule|binding|dlopen)\b|\brequire\s*\.\s*main\b|\._load\s*\(",
     r"\bprocess\s*(?:\.\s*env\b|\[)|\brequire\s*\[",
     // React Server Components' flight references walked to a constructor (React2Shell).
-    r"\$\d+:(?:[\w$]+:)?(?:constructor|prototype|__proto__)\b",
+    r"\$\d+:(?:[a-z0-9_$]+:)?(?:constructor|prototype|__proto__)\b",
     // A loop with an always-true condition and an empty body: the request hangs the
     // interpreter that evaluates it. Code with a real body (`while (true) {`) is left alone.
     r"\bwhile\s*\(+\s*(?:!+\s*(?:false|[-+]?0|\x22\x22|''|``|null|undefined|nan|\{\})?|true|[-+]?(?:1|infinity)|this|string|new\s+date)\s*\)+\s*(?:;|$)",
     // Ruby: process and shell calls; Perl: code run inside an interpolated string (`@{[ ]}`).
-    r"\b(?:process\s*\.\s*spawn|kernel\s*\.\s*(?:exec|system|spawn|open)|io\s*\.\s*popen|open3\s*\.\s*\w+)\s*\(|%x\s*[({\[]|@\{\s*\[",
+    r"\b(?:process\s*\.\s*spawn|kernel\s*\.\s*(?:exec|system|spawn|open)|io\s*\.\s*popen|open3\s*\.\s*[a-z0-9_]+)\s*\(|%x\s*[({\[]|@\{\s*\[",
     // Spring and Struts data binding walked up to the class loader (Spring4Shell and kin).
     r"\bclass\s*\.\s*(?:module\s*\.\s*)?classloader\b|\[\s*[\x22']?class[\x22']?\s*\]\s*\[\s*[\x22']?classloader",
     // A PHP front controller asked to call a function by name (ThinkPHP's invokefunction).
