@@ -23,13 +23,16 @@ pub(super) const CODE_RULES: &[&str] = &[
     r"\b(?:__class__\s*\.\s*__mro__|__subclasses__\s*\(|__globals__\s*\[|__builtins__|__import__\s*\()",
     r"\{%\s*(?:import|include|set|for|if|macro)\b[^%]{0,80}%\}",
     // PHP code: an opening tag (also BBCode's and Smarty's), a superglobal, a variable
-    // variable (`${'a'}`, `$ {$a}`), a call through a variable (`$f(1)`, `@$_[x](2)`,
-    // `${'a'}(3)`), a function named in a string or in parentheses (`"system"('id')`,
-    // `(system)('id')`).
+    // variable (`${'a'}`, `$ {$a}`), a call through a variable (`$fn(1)`, `@$_[x](2)`,
+    // `$$a(3)`), a function named in a string or in parentheses (`"system"('id')`,
+    // `(system)('id')`). A one-letter variable called without a subscript (`$f(x)`) is
+    // left alone: that is how TeX writes a function between its dollar signs.
     r"<\?\s*(?:php\b|=|\$|(?:echo|print|system|exec|passthru|eval|include|require)\b)|[\[{][\\/]?php[\]}]",
     r"\$(?:_(?:get|post|request|cookie|server|files|env|session)|globals|http_raw_post_data|http_[a-z0-9_]+_vars)\b",
-    r"\$\s*\{\s*[\x22'$@]|\$\s+\{\s*[^\s}]",
-    r"@?\$+\s*(?:[a-z_][a-z0-9_]*|\{[^}]+\})(?:(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*(?:\[(?:[^\[\]]+|[^\[\]]*\[[^\]]+\][^\[\]]*)\]|\{[^}]+\}|->\s*[a-z0-9_]+))*(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
+    r"\$\s*\{\s*[\x22'$@]",
+    r"(?:@\$+|\$\$+)\s*(?:[a-z_][a-z0-9_]*|\{[^}]+\})(?:(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*(?:\[(?:[^\[\]]+|[^\[\]]*\[[^\]]+\][^\[\]]*)\]|\{[^}]+\}|->\s*[a-z0-9_]+))*(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
+    r"\$\s*(?:[a-z_][a-z0-9_]+|_)(?:(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*(?:\[(?:[^\[\]]+|[^\[\]]*\[[^\]]+\][^\[\]]*)\]|\{[^}]+\}|->\s*[a-z0-9_]+))*(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
+    r"\$\s*(?:[a-z]|\{[^}]+\})(?:(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*(?:\[(?:[^\[\]]+|[^\[\]]*\[[^\]]+\][^\[\]]*)\]|\{[^}]+\}|->\s*[a-z0-9_]+))+(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
     r"(?:[\x22']|\(\s*(?:/\*.*?\*/\s*)*)(?:system|exec|shell_exec|passthru|popen|proc_open|assert|eval|phpinfo|pcntl_exec)\s*(?:/\*.*?\*/\s*)*[\x22')]\s*\(",
     // PHP functions that nothing but PHP is named after, called even through comments or
     // line breaks (`gzinflate/**/(`, `file_exists (\n)`); the common-word ones (`exec`,
@@ -43,8 +46,10 @@ pub(super) const CODE_RULES: &[&str] = &[
     // PHP stream wrappers that run or smuggle code through include().
     r"\b(?:php|phar|zlib|glob|expect|ogg|rar|ssh2\.[a-z0-9_]+|compress\.(?:zlib|bzip2))://|\bdata:(?://)?(?:text/plain|application/x-(?:httpd-)?php)\b",
     // php.ini directives, as PHP-FPM's PHP_VALUE and .user.ini take them, at the start of a
-    // value or line: what an attacker sets to make the next request run his input.
-    r"(?:^|[\n;])\s*(?:auto_(?:prepend|append)_file|allow_url_(?:include|fopen)|disable_(?:functions|classes)|open_basedir|safe_mode[a-z0-9_]*|extension_dir|zend_extension|include_path|sendmail_path|error_log|log_errors|display_errors|cgi\.[a-z0-9_]+|doc_root|user_dir|opcache\.[a-z0-9_]+|mbstring\.[a-z0-9_]+|session\.[a-z0-9_]+|memory_limit|max_execution_time|engine|precision|extension|smtp|smtp_port|sendmail_from|unserialize_max_depth|short_open_tag|register_globals|file_uploads|upload_tmp_dir|expose_php|pcre\.[a-z0-9_]+)\s*=",
+    // value or line: what an attacker sets to make the next request run his input. Those
+    // named by an everyday word (`engine`, `precision`, `extension`) are left out, since a
+    // line such as `precision = 2` is ordinary text.
+    r"(?:^|[\n;])\s*(?:auto_(?:prepend|append)_file|allow_url_(?:include|fopen)|disable_(?:functions|classes)|open_basedir|safe_mode[a-z0-9_]*|extension_dir|zend_extension|include_path|sendmail_path|error_log|log_errors|display_errors|cgi\.[a-z0-9_]+|doc_root|user_dir|opcache\.[a-z0-9_]+|mbstring\.[a-z0-9_]+|session\.[a-z0-9_]+|memory_limit|max_execution_time|sendmail_from|unserialize_max_depth|short_open_tag|register_globals|file_uploads|upload_tmp_dir|expose_php|pcre\.[a-z0-9_]+)\s*=",
     // Java, OGNL and expression languages.
     r"\bjava\s*\.\s*(?:lang\s*\.\s*)?(?:runtime|processbuilder)\b|\bjava\.lang\.(?:system|class|reflect)|\bgetruntime\s*\(|\bprocessbuilder|\bclass\.forname|#_memberaccess|@ognl|\bognl\.|#context\s*\[|\.getclass\s*\(\s*\)\s*\.|\bjavax\.script|\bscriptenginemanager|%\{\s*[#(@]|\bt\s*\(\s*java\.",
     // A Java class of the packages that deserialization gadget chains are built from, standing
@@ -136,7 +141,9 @@ mod tests {
                 true,
             ),
             ("x=%40%24___%5B%40%21%2B_%5D%2821%29", true),
-            ("x=%24f%28101%29.%24f%28120%29", true),
+            ("x=%24fn%28101%29.%24fn%28120%29", true),
+            ("x=%24_GET%5B0%5D(%24_GET%5B1%5D)", true),
+            ("x=%40%24a(1)", true),
             ("x=%28string%29%22system%22%28%27uname%27%29%3B", true),
             ("x=%28%2f*+comment+*%2fsystem%29%28ls%29%3B", true),
             ("x=gzuncompress/*comment*/()", true),
@@ -197,6 +204,9 @@ mod tests {
             ("q=exec+(short+for+executive)", false),
             ("q=operating+system(s)+and+identity", false),
             ("price=costs+%245+(each)", false),
+            ("post=Let+%24f(x)+%3D+x%5E2%24+and+%24g(t)%24+be+given", false),
+            ("note=rounding%0Aprecision+%3D+2%0Aengine+%3D+v8", false),
+            ("tpl=Total%3A+%24+%7Bamount%7D", false),
             ("x=%24a%5B%5D%28%29", false),
             ("x=%24%7B%7D%28%29", false),
             ("x=%26lt%3B%3F%20should%20not%20trigger", false),
