@@ -14,7 +14,7 @@ mod command;
 
 pub(crate) use command::command_prefixes;
 
-use code::CODE_RULES;
+use code::code_rules;
 
 use std::collections::HashMap;
 
@@ -90,7 +90,7 @@ impl ShellMatcher {
         }
         Ok(Self {
             commands,
-            code: super::rule_set(CODE_RULES.iter().copied()).map_err(rule_bug)?,
+            code: super::rule_set(code_rules().iter().map(String::as_str)).map_err(rule_bug)?,
             syntax: super::rule_set(SYNTAX_RULES.iter().copied()).map_err(rule_bug)?,
         })
     }

@@ -9,8 +9,41 @@
 //! prose does not write. The quiet-text screen must know every word such a rule can fire on
 //! without a risky character (see `screen.rs`).
 
-/// Code-execution syntax read in the canonical view.
-pub(super) const CODE_RULES: &[&str] = &[
+/// Code-execution syntax read in the canonical view: [`CODE_RULES`] and the rules built from
+/// parts.
+pub(super) fn code_rules() -> Vec<String> {
+    let fixed = CODE_RULES.iter().map(|rule| rule.to_string());
+    fixed.chain(variable_calls()).collect()
+}
+
+/// What PHP skips between the parts of a call: white space, a `/* */` comment, or a `//` or
+/// `#` comment up to its line break.
+const GAP: &str = r"(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)";
+
+/// One subscript of a PHP variable: `[x]` (with one level of nesting, `[$_[1]]`), `{x}`, or
+/// `->name`.
+const SUBSCRIPT: &str =
+    r"(?:\[(?:[^\[\]]+|[^\[\]]*\[[^\]]+\][^\[\]]*)\]|\{[^}]+\}|->\s*[a-z0-9_]+)";
+
+/// Calls through a PHP variable, the usual shape of an obfuscated web shell: `$fn(1)`,
+/// `@$_[x](2)`, `$$a(3)`, `$_aB[5] /*x*/ (4)`. A one-letter variable called without a
+/// subscript (`$f(x)`) is left alone: that is how TeX writes a function between its dollar
+/// signs, in every maths post.
+fn variable_calls() -> [String; 3] {
+    let subscript = format!("(?:{GAP}*{SUBSCRIPT})");
+    let call = format!(r"{GAP}*\(");
+    [
+        // Behind `@` (error suppression) or a variable variable.
+        format!(r"(?:@\$+|\$\$+)\s*(?:[a-z_][a-z0-9_]*|\{{[^}}]+\}}){subscript}*{call}"),
+        // A name of two characters or more, or `$_`.
+        format!(r"\$\s*(?:[a-z_][a-z0-9_]+|_){subscript}*{call}"),
+        // A one-letter or braced name with at least one subscript.
+        format!(r"\$\s*(?:[a-z]|\{{[^}}]+\}}){subscript}+{call}"),
+    ]
+}
+
+/// The code-execution rules written out whole.
+const CODE_RULES: &[&str] = &[
     // log4j lookups, including nested ones that spell `jndi` in pieces, and a `{jndi:` left
     // behind once an obfuscating lookup in front of it has been resolved.
     r"\$\{\s*(?:jndi\s*:|(?:lower|upper|env|sys|java|base64|date|main|ctx|spring|k8s|docker|web|log4j|bundle|marker|sd|script|url|dns|file)\s*:|\$\{|::-)",
@@ -23,16 +56,12 @@ pub(super) const CODE_RULES: &[&str] = &[
     r"\b(?:__class__\s*\.\s*__mro__|__subclasses__\s*\(|__globals__\s*\[|__builtins__|__import__\s*\()",
     r"\{%\s*(?:import|include|set|for|if|macro)\b[^%]{0,80}%\}",
     // PHP code: an opening tag (also BBCode's and Smarty's), a superglobal, a variable
-    // variable (`${'a'}`, `$ {$a}`), a call through a variable (`$fn(1)`, `@$_[x](2)`,
-    // `$$a(3)`), a function named in a string or in parentheses (`"system"('id')`,
-    // `(system)('id')`). A one-letter variable called without a subscript (`$f(x)`) is
-    // left alone: that is how TeX writes a function between its dollar signs.
+    // variable (`${'a'}`, `$ {$a}`), a function named in a string or in parentheses
+    // (`"system"('id')`, `(system)('id')`); calls through a variable are built by
+    // `variable_calls`.
     r"<\?\s*(?:php\b|=|\$|(?:echo|print|system|exec|passthru|eval|include|require)\b)|[\[{][\\/]?php[\]}]",
     r"\$(?:_(?:get|post|request|cookie|server|files|env|session)|globals|http_raw_post_data|http_[a-z0-9_]+_vars)\b",
     r"\$\s*\{\s*[\x22'$@]",
-    r"(?:@\$+|\$\$+)\s*(?:[a-z_][a-z0-9_]*|\{[^}]+\})(?:(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*(?:\[(?:[^\[\]]+|[^\[\]]*\[[^\]]+\][^\[\]]*)\]|\{[^}]+\}|->\s*[a-z0-9_]+))*(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
-    r"\$\s*(?:[a-z_][a-z0-9_]+|_)(?:(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*(?:\[(?:[^\[\]]+|[^\[\]]*\[[^\]]+\][^\[\]]*)\]|\{[^}]+\}|->\s*[a-z0-9_]+))*(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
-    r"\$\s*(?:[a-z]|\{[^}]+\})(?:(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*(?:\[(?:[^\[\]]+|[^\[\]]*\[[^\]]+\][^\[\]]*)\]|\{[^}]+\}|->\s*[a-z0-9_]+))+(?:\s|/\*.*?\*/|(?://|#)[^\n]*\n)*\(",
     r"(?:[\x22']|\(\s*(?:/\*.*?\*/\s*)*)(?:system|exec|shell_exec|passthru|popen|proc_open|assert|eval|phpinfo|pcntl_exec)\s*(?:/\*.*?\*/\s*)*[\x22')]\s*\(",
     // PHP functions that nothing but PHP is named after, called even through comments or
     // line breaks (`gzinflate/**/(`, `file_exists (\n)`); the common-word ones (`exec`,
