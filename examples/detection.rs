@@ -45,7 +45,7 @@ struct Case {
     body: Option<String>,
     autocomplete_headers: bool,
     expect: String,
-    /// Missing for the few tests of rules that no paranoia level enables (949's anomaly
+    /// Null for the few tests of rules that no paranoia level enables (949's anomaly
     /// threshold, for one); those are reported as level 0.
     #[serde(default, deserialize_with = "null_as_zero")]
     paranoia_level: u8,

@@ -384,16 +384,17 @@ fn ascii_word_boundaries(rule: &str) -> String {
     let mut out = String::with_capacity(rule.len() + 16);
     let mut chars = rule.chars();
     while let Some(character) = chars.next() {
-        match (character, character == '\\') {
-            (_, true) => match chars.next() {
-                Some('b') => out.push_str("(?-u:\\b)"),
-                Some(escaped) => {
-                    out.push('\\');
-                    out.push(escaped);
-                }
-                None => out.push('\\'),
-            },
-            (other, false) => out.push(other),
+        if character != '\\' {
+            out.push(character);
+            continue;
+        }
+        match chars.next() {
+            Some('b') => out.push_str("(?-u:\\b)"),
+            Some(escaped) => {
+                out.push('\\');
+                out.push(escaped);
+            }
+            None => out.push('\\'),
         }
     }
     out

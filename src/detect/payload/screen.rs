@@ -309,7 +309,6 @@ fn is_risky_pair(bytes: &[u8], index: usize) -> bool {
     }
 }
 
-/// The first run of word characters of a command name: `ansible` for `ansible-config`.
 /// Says whether `before` (the text up to a `:`) ends with the scheme `http` or `https`.
 fn follows_web_scheme(before: &[u8]) -> bool {
     let ends_with = |scheme: &[u8]| {
@@ -323,6 +322,7 @@ fn follows_web_scheme(before: &[u8]) -> bool {
     ends_with(b"http") || ends_with(b"https")
 }
 
+/// The first run of word characters of a command name: `ansible` for `ansible-config`.
 fn first_run(name: &str) -> &str {
     let end = name.bytes().take_while(|byte| is_word_byte(*byte)).count();
     &name[..end]
